@@ -1,0 +1,44 @@
+"""Batches of synthetic clips for the benchmark matrix, by name and duration."""
+
+from __future__ import annotations
+
+from whisperbench.audio import synthetic
+from whisperbench.audio.clip import Clip
+
+__all__ = ["AUDIO_KINDS", "synthetic_batch"]
+
+_SIGNALS = ("tone", "chirp", "noise", "silence")
+#: Names ``--whisper-audio`` accepts: speech categories, then plain signals.
+AUDIO_KINDS: tuple[str, ...] = (*synthetic.CATEGORIES, *_SIGNALS)
+
+
+def synthetic_batch(kind: str, duration_s: float, batch_size: int) -> list[Clip]:
+    """``batch_size`` deterministic clips of ``duration_s`` seconds each.
+
+    Speech: clip ``i`` takes the ``i``-th category counting from ``kind`` (short, medium,
+    long, technical, cycling), so a batch holds different sentences; a category whose
+    sentences cannot fit the duration is replaced by ``kind`` itself. Signals: noise clip
+    ``i`` uses seed ``i``; tones, chirps and silence repeat.
+
+    Raises:
+        ValueError: unknown kind, batch_size < 1, or a duration the generator refuses.
+    """
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if kind not in AUDIO_KINDS:
+        raise ValueError(f"unknown audio {kind!r}; choose one of: {', '.join(AUDIO_KINDS)}")
+    if kind in _SIGNALS:
+        if kind == "noise":
+            return [synthetic.noise(duration_s, seed=i) for i in range(batch_size)]
+        make = {"tone": synthetic.tone, "chirp": synthetic.chirp, "silence": synthetic.silence}
+        return [make[kind](duration_s)] * batch_size
+    categories = list(synthetic.CATEGORIES)
+    start = categories.index(kind)
+    clips = []
+    for i in range(batch_size):
+        category = categories[(start + i) % len(categories)]
+        try:
+            clips.append(synthetic.speech(category, duration_s))
+        except ValueError:
+            clips.append(synthetic.speech(kind, duration_s))
+    return clips

@@ -1,0 +1,204 @@
+"""One measurement: warm up, then measured rounds inside one meter window, then a Result.
+
+Both front ends call :func:`measure`: the pytest fixtures hand it a ``run_rounds`` that goes
+through ``benchmark.pedantic`` (so pytest-benchmark times the same rounds), the CLI lets it
+loop. Warm-up runs before the meter window opens, so it is in no figure (measurement rule 3).
+
+When an energy sensor is metered, the window must last at least ``min_window_s``
+(measurement rule 5): the number of rounds is raised to fill it, estimated from the warm-up
+rounds' duration, and capped by ``max_rounds``. The meters flag a window that still falls
+short.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import torch
+
+from whisperbench.models.loading import LoadedModel
+from whisperbench.schema import ModelFacts, Result
+from whisperbench.transcribe import Round, Transcriber
+
+__all__ = ["MeasureSettings", "RoundRecorder", "batched", "measure", "model_facts", "weights_bytes"]
+
+#: Runs ``target`` (one round per call) ``n`` times; the default is a plain loop.
+RunRounds = Callable[[Callable[[], Round], int], None]
+
+
+class WindowMeters(Protocol):
+    """What :func:`measure` needs from a meter set (``whisperbench.meters.MeterSet``)."""
+
+    @property
+    def energy_active(self) -> bool: ...
+
+    def begin(self) -> None: ...
+
+    def end(self) -> Any: ...
+
+
+@dataclass(frozen=True)
+class MeasureSettings:
+    """How many rounds; ``min_window_s`` applies only when energy is metered."""
+
+    rounds: int = 3
+    warmup_rounds: int = 1
+    min_window_s: float = 5.0
+    max_rounds: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.rounds < 1:
+            raise ValueError(f"rounds must be >= 1, got {self.rounds}")
+        if self.warmup_rounds < 0:
+            raise ValueError(f"warmup_rounds must be >= 0, got {self.warmup_rounds}")
+        if self.max_rounds < self.rounds:
+            raise ValueError(f"max_rounds ({self.max_rounds}) is below rounds ({self.rounds})")
+        if not math.isfinite(self.min_window_s) or self.min_window_s < 0:
+            raise ValueError(f"min_window_s must be finite and >= 0, got {self.min_window_s}")
+
+
+class RoundRecorder:
+    """One call is one round: the transcriber over every batch, in order; keeps each Round."""
+
+    def __init__(
+        self,
+        transcriber: Transcriber,
+        batches: Sequence[Sequence[np.ndarray]],
+        on_batch: Callable[[], None] | None = None,
+    ) -> None:
+        self.transcriber = transcriber
+        self.batches = [list(batch) for batch in batches]
+        self.on_batch = on_batch
+        self.rounds: list[Round] = []
+
+    def __call__(self) -> Round:
+        done = []
+        for batch in self.batches:
+            done.append(self.transcriber(batch))
+            if self.on_batch is not None:
+                self.on_batch()
+        result = Round(tuple(done))
+        self.rounds.append(result)
+        return result
+
+
+def _loop(target: Callable[[], Round], n: int) -> None:
+    for _ in range(n):
+        target()
+
+
+def weights_bytes(model: torch.nn.Module) -> int:
+    """Bytes held by the model's parameters and buffers (quantized packed weights included)."""
+    seen: set[int] = set()
+    total = 0
+    for tensor in (*model.parameters(), *model.buffers()):
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            total += tensor.numel() * tensor.element_size()
+    for module in model.modules():  # dynamic int8 Linear keeps its weight in a packed param
+        packed = getattr(module, "_packed_params", None)
+        if packed is not None and hasattr(packed, "_weight_bias"):
+            weight, bias = packed._weight_bias()
+            total += weight.numel() * weight.element_size()
+            total += 0 if bias is None else bias.numel() * bias.element_size()
+    return total
+
+
+def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
+    """The facts of what runs, for the result."""
+    spec, precision, weights = loaded.spec, loaded.precision, loaded.weights
+    return ModelFacts(
+        model=spec.model_id,
+        hub_id=spec.hub_id,
+        weights_source=weights.source,
+        weights_origin=weights.origin,
+        weights_sha256=weights.sha256,
+        parameters=loaded.parameters,
+        weights_bytes=weights_bytes(loaded.model),
+        device=precision.device,
+        dtype=precision.dtype,
+        dtype_requested=precision.dtype_requested,
+        torch_dtype=precision.torch_dtype_label,
+        attn_implementation=loaded.attn_implementation,
+        threads=torch.get_num_threads() if not precision.is_cuda else os.cpu_count() or 0,
+        load_s=loaded.load_s,
+        decoding=transcriber.recorded_settings(),
+    )
+
+
+def batched(clips: Sequence[Any], batch_size: int) -> list[list[Any]]:
+    """``clips`` in consecutive batches of ``batch_size`` (the last may be shorter)."""
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    return [list(clips[i : i + batch_size]) for i in range(0, len(clips), batch_size)]
+
+
+def measure(
+    transcriber: Transcriber,
+    clips: Sequence[Any],
+    settings: MeasureSettings,
+    meters: WindowMeters | None = None,
+    run_rounds: RunRounds = _loop,
+    batch_size: int | None = None,
+    on_batch: Callable[[], None] | None = None,
+) -> Result:
+    """Warm up, then run measured rounds over ``clips`` inside one meter window.
+
+    ``clips`` are :class:`whisperbench.audio.Clip` objects (``samples``, ``reference``,
+    ``describe()``), transcribed in batches of ``batch_size`` (default: all in one batch); a
+    round is one pass over every batch. ``on_batch`` is called after each batch (progress
+    bars); keep it cheap, it runs inside measured rounds. The meters are always ended, even
+    when a round raises.
+    """
+    if not clips:
+        raise ValueError("nothing to measure: no audio clips")
+    size = batch_size or len(clips)
+    batches = batched(clips, size)
+    recorder = RoundRecorder(
+        transcriber, [[clip.samples for clip in b] for b in batches], on_batch
+    )
+    warmup_started = time.perf_counter()
+    _loop(recorder, settings.warmup_rounds)
+    warmup_s = time.perf_counter() - warmup_started
+    recorder.rounds.clear()
+
+    rounds = settings.rounds
+    if meters is not None and meters.energy_active and settings.min_window_s > 0:
+        per_round_s = warmup_s / settings.warmup_rounds if settings.warmup_rounds else 0.0
+        if per_round_s > 0:
+            needed = math.ceil(settings.min_window_s / per_round_s)
+            rounds = min(max(rounds, needed), settings.max_rounds)
+
+    readings = None
+    if meters is None:
+        run_rounds(recorder, rounds)
+    else:
+        meters.begin()
+        try:
+            run_rounds(recorder, rounds)
+        finally:  # a failing round still ends every meter (threads stopped, counters read)
+            readings = meters.end()
+
+    audio_s = recorder.rounds[0].audio_s if recorder.rounds else 0.0
+    tokens = sum(r.tokens for r in recorder.rounds)
+    return Result(
+        facts=model_facts(transcriber.loaded, transcriber),
+        audio=[clip.describe() for clip in clips],
+        references=[clip.reference for clip in clips],
+        batch_size=size,
+        rounds=list(recorder.rounds),
+        warmup_rounds=settings.warmup_rounds,
+        memory=readings.memory_summary() if readings is not None else {},
+        energy=(
+            readings.energy_summary(audio_s * len(recorder.rounds), tokens)
+            if readings is not None
+            else {}
+        ),
+        device_state=readings.device_state if readings is not None else {},
+    )

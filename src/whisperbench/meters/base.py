@@ -1,0 +1,304 @@
+"""The meter protocol and :class:`MeterSet`, which runs meters around a measurement window.
+
+A meter has a ``name``, ``begin()``, ``end() -> Reading`` and ``close()``. A
+:class:`MeterSet` begins its meters in order and ends them in reverse order, so the meters
+listed last (energy) hug the workload most tightly. Whatever happens — a meter failing to
+begin, the workload raising, a meter failing to end — every meter that began is ended, so no
+sampling thread outlives the window.
+
+Usage::
+
+    meters = build_meter_set(device="cuda:0")
+    meters.measure_idle()                  # optional; otherwise done before the first window
+    with meters:                           # begin() ... end()
+        run_one_round()
+        while meters.energy_active and meters.elapsed_s() < meters.min_window_s:
+            run_one_round()
+    readings = meters.readings             # WindowReadings
+    meters.close()                         # releases NVML
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Callable, Iterator, Sequence
+from types import TracebackType
+from typing import Protocol, TypeVar, runtime_checkable
+
+from whisperbench.meters.readings import EnergyReading, Reading, WindowReadings
+
+__all__ = ["EnergyMeter", "Meter", "MeterSet", "WindowBox"]
+
+R_co = TypeVar("R_co", bound=Reading, covariant=True)
+
+
+@runtime_checkable
+class Meter(Protocol[R_co]):
+    """Something measured over a window.
+
+    ``begin()`` opens the window, ``end()`` closes it and returns a frozen reading; a meter
+    that starts a thread in ``begin()`` joins it in ``end()`` even when ``end()`` raises.
+    ``close()`` releases resources held across windows and is safe to call twice.
+    """
+
+    @property
+    def name(self) -> str:
+        """A short, unique name, e.g. ``"memory"``, ``"nvml:cuda:0"``, ``"rapl:cpu-package-0"``."""
+        ...
+
+    def begin(self) -> None:
+        """Open a window."""
+        ...
+
+    def end(self) -> R_co:
+        """Close the window and return its reading."""
+        ...
+
+    def close(self) -> None:
+        """Release resources."""
+        ...
+
+
+@runtime_checkable
+class EnergyMeter(Meter[EnergyReading], Protocol):
+    """An energy meter: a :class:`Meter` that also measures an idle baseline.
+
+    ``start_idle()`` / ``finish_idle()`` bracket an idle period (nothing running); the meter
+    keeps the idle power and reports it in every later reading.
+    """
+
+    @property
+    def active(self) -> bool:
+        """True when a sensor is read (False for a null meter that only reports a reason)."""
+        ...
+
+    def start_idle(self) -> None:
+        """Begin the idle baseline."""
+        ...
+
+    def finish_idle(self) -> None:
+        """End the idle baseline and keep the idle power."""
+        ...
+
+
+class WindowBox:
+    """Filled by :meth:`MeterSet.window` when the ``with`` block exits."""
+
+    readings: WindowReadings | None = None
+
+
+class MeterSet:
+    """Meters run together around one window at a time.
+
+    Args:
+        meters: in begin order; put energy meters last.
+        min_window_s: energy windows shorter than this are flagged invalid by the energy
+            meters; the caller runs more rounds until :meth:`elapsed_s` reaches it (only
+            needed when :attr:`energy_active`).
+        idle_s: seconds of idle baseline (:meth:`measure_idle`); 0 disables it.
+        gpu_energy_wanted: GPUs were selected for metering (see
+            :meth:`WindowReadings.energy_summary`).
+        energy_null_reasons: why sensors are absent, for the summary's ``energy_null_reason``.
+        synchronize: waits for queued device work; called at both edges of the window.
+        closers: called by :meth:`close` after the meters are closed (e.g. ``nvmlShutdown``).
+    """
+
+    def __init__(
+        self,
+        meters: Sequence[Meter[Reading]],
+        *,
+        min_window_s: float = 5.0,
+        idle_s: float = 1.0,
+        gpu_energy_wanted: bool = False,
+        energy_null_reasons: Sequence[str] = (),
+        synchronize: Callable[[], None] | None = None,
+        closers: Sequence[Callable[[], None]] = (),
+        clock: Callable[[], float] = time.perf_counter,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        names = [m.name for m in meters]
+        if len(set(names)) != len(names):
+            raise ValueError(f"meter names must be unique: {names}")
+        if min_window_s < 0 or idle_s < 0:
+            raise ValueError("min_window_s and idle_s must be >= 0")
+        self.meters: tuple[Meter[Reading], ...] = tuple(meters)
+        self.min_window_s = float(min_window_s)
+        self.idle_s = float(idle_s)
+        self.gpu_energy_wanted = gpu_energy_wanted
+        self.energy_null_reasons = tuple(energy_null_reasons)
+        self.readings: WindowReadings | None = None
+        self._synchronize = synchronize or _no_sync
+        self._closers = list(closers)
+        self._clock = clock
+        self._sleep = sleep
+        self._started: list[Meter[Reading]] = []
+        self._t0: float | None = None
+        self._idle_done = False
+        self._closed = False
+
+    @property
+    def energy_meters(self) -> tuple[EnergyMeter, ...]:
+        """The energy meters (active or null)."""
+        return tuple(m for m in self.meters if isinstance(m, EnergyMeter))
+
+    @property
+    def energy_active(self) -> bool:
+        """True when any energy sensor is read; then stretch windows to :attr:`min_window_s`."""
+        return any(m.active for m in self.energy_meters)
+
+    @property
+    def in_window(self) -> bool:
+        """True between :meth:`begin` and :meth:`end`."""
+        return self._t0 is not None
+
+    def measure_idle(self) -> None:
+        """Measure idle power on every active energy meter, all at once, over ``idle_s``.
+
+        Call it at a quiet moment (model loaded, nothing running); otherwise :meth:`begin`
+        calls it before the first window. Nothing happens when ``idle_s`` is 0 (readings then
+        carry ``idle_null_reason``).
+        """
+        if self.in_window:
+            raise RuntimeError("measure_idle() inside an open window")
+        self._idle_done = True
+        active = [m for m in self.energy_meters if m.active]
+        if self.idle_s <= 0 or not active:
+            return
+        self._synchronize()
+        started: list[EnergyMeter] = []
+        try:
+            t0 = self._clock()
+            for meter in active:
+                meter.start_idle()
+                started.append(meter)
+            remaining = self.idle_s - (self._clock() - t0)
+            if remaining > 0:
+                self._sleep(remaining)
+        finally:
+            errors: list[BaseException] = []
+            for meter in reversed(started):
+                try:
+                    meter.finish_idle()
+                except BaseException as exc:
+                    errors.append(exc)
+            if errors:
+                raise errors[0]
+
+    def begin(self) -> None:
+        """Begin every meter in order; if one fails, end those already begun and re-raise."""
+        if self._closed:
+            raise RuntimeError("MeterSet is closed")
+        if self.in_window:
+            raise RuntimeError("begin() while a window is open")
+        if not self._idle_done:
+            self.measure_idle()
+        self.readings = None
+        self._synchronize()
+        started: list[Meter[Reading]] = []
+        try:
+            for meter in self.meters:
+                meter.begin()
+                started.append(meter)
+        except BaseException:
+            _end_quietly(started)
+            raise
+        self._started = started
+        self._t0 = self._clock()
+
+    def elapsed_s(self) -> float:
+        """Seconds since :meth:`begin` returned (no synchronization)."""
+        if self._t0 is None:
+            raise RuntimeError("elapsed_s() outside a window")
+        return self._clock() - self._t0
+
+    def end(self) -> WindowReadings:
+        """End every begun meter (reverse order) and return the window's readings.
+
+        Every meter is ended even if others raise; the first error is then re-raised.
+        """
+        if self._t0 is None:
+            raise RuntimeError("end() without begin()")
+        started, self._started = self._started, []
+        t0, self._t0 = self._t0, None
+        errors: list[BaseException] = []
+        try:
+            self._synchronize()
+        except BaseException as exc:
+            errors.append(exc)
+        window_s = self._clock() - t0
+        readings: list[Reading] = []
+        for meter in reversed(started):
+            try:
+                readings.append(meter.end())
+            except BaseException as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+        readings.reverse()
+        self.readings = WindowReadings.from_readings(
+            readings,
+            window_s=window_s,
+            gpu_energy_wanted=self.gpu_energy_wanted,
+            energy_null_reasons=self.energy_null_reasons,
+            min_window_s=self.min_window_s,
+        )
+        return self.readings
+
+    def __enter__(self) -> MeterSet:
+        self.begin()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if exc is None:
+            self.end()
+            return
+        # The workload failed: end every meter anyway; the workload's error wins.
+        with contextlib.suppress(Exception):
+            self.end()
+
+    @contextlib.contextmanager
+    def window(self) -> Iterator[WindowBox]:
+        """``with meters.window() as box: ...`` then ``box.readings``."""
+        box = WindowBox()
+        with self:
+            yield box
+        box.readings = self.readings
+
+    def close(self) -> None:
+        """End an open window (discarding it), close every meter, run the closers. Idempotent."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._t0 is not None:
+            started, self._started, self._t0 = self._started, [], None
+            _end_quietly(started)
+        errors: list[BaseException] = []
+        for meter in self.meters:
+            try:
+                meter.close()
+            except Exception as exc:
+                errors.append(exc)
+        for closer in self._closers:
+            try:
+                closer()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
+
+
+def _no_sync() -> None:
+    return None
+
+
+def _end_quietly(started: Sequence[Meter[Reading]]) -> None:
+    """End meters in reverse order, discarding readings and errors (clean-up path)."""
+    for meter in reversed(started):
+        with contextlib.suppress(Exception):
+            meter.end()

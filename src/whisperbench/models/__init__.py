@@ -1,0 +1,1 @@
+"""Whisper models: registry of sizes, loading from named weights sources, and conversion."""

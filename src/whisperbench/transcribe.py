@@ -1,0 +1,364 @@
+"""The measured pipeline: 16 kHz waveforms -> log-mel features -> ``generate`` -> text.
+
+One :class:`Transcriber` call is one round: every phase is timed with
+``time.perf_counter`` and, on CUDA, ``torch.cuda.synchronize`` at each edge (measurement
+rule 3), so a phase's seconds are the device's, not the launch queue's.
+
+Phases:
+
+- ``features_s``: feature extraction plus the copy to the device;
+- ``encoder_s``: the encoder forward pass(es), timed by forward hooks inside ``generate``;
+- ``decoder_s``: the rest of ``generate`` (decoder steps, logits processing, search);
+- ``detokenize_s``: token ids -> text.
+
+``inference_s`` is the wall time of the whole call; it is what RTF divides by audio seconds.
+Model loading, file decoding and resampling happen before and are never inside it.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import torch
+
+from whisperbench.models.loading import LoadedModel
+
+__all__ = [
+    "DecodeSettings",
+    "PhaseTimes",
+    "Round",
+    "Transcriber",
+    "Transcription",
+    "synchronizer",
+]
+
+SAMPLE_RATE_HZ = 16_000
+#: Whisper's decoder has 448 positions; the prompt (<|startoftranscript|> ...) takes up to 4.
+_MAX_TARGET_POSITIONS = 448
+_PROMPT_TOKENS = 4
+_SHORT_FORM_MAX_S = 30.0
+
+
+@dataclass(frozen=True)
+class DecodeSettings:
+    """How ``generate`` decodes; recorded with every result.
+
+    ``fixed_tokens = N`` is fixed-work mode (measurement rule 8): ``min_new_tokens =
+    max_new_tokens = N``, so every round decodes exactly N tokens per clip whatever the audio
+    says, and energy is comparable across clocks, dtypes and weights.
+    """
+
+    num_beams: int = 1
+    fixed_tokens: int | None = None
+    max_new_tokens: int | None = None
+    language: str | None = None
+    task: str | None = None
+    return_timestamps: bool = False
+    word_timestamps: bool = False
+
+    def __post_init__(self) -> None:
+        limit = _MAX_TARGET_POSITIONS - _PROMPT_TOKENS
+        for name in ("fixed_tokens", "max_new_tokens"):
+            value = getattr(self, name)
+            if value is not None and not 1 <= value <= limit:
+                raise ValueError(f"{name} must be between 1 and {limit} (Whisper's 448 "
+                                 f"decoder positions less the prompt), got {value}")
+        if self.num_beams < 1:
+            raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "num_beams": self.num_beams,
+            "do_sample": False,
+            "fixed_tokens": self.fixed_tokens,
+            "max_new_tokens": self.fixed_tokens or self.max_new_tokens,
+            "language": self.language,
+            "task": self.task,
+            "return_timestamps": self.return_timestamps,
+            "word_timestamps": self.word_timestamps,
+        }
+
+
+@dataclass(frozen=True)
+class PhaseTimes:
+    """Seconds spent in each phase of one call (one round)."""
+
+    features_s: float
+    encoder_s: float
+    decoder_s: float
+    detokenize_s: float
+    inference_s: float  #: wall time of the whole call, edges synchronized
+
+
+@dataclass(frozen=True)
+class Transcription:
+    """What one call produced and what it cost."""
+
+    texts: list[str]
+    tokens_per_clip: list[int]  #: new tokens per clip, end-of-text included, padding not
+    decoder_steps: int  #: decoder forward passes (one token per clip in the batch each)
+    audio_s: float  #: total audio seconds in the call
+    times: PhaseTimes
+    chunks: list[list[dict[str, Any]]] = field(default_factory=list)  #: timestamps, if asked
+
+    @property
+    def tokens(self) -> int:
+        return sum(self.tokens_per_clip)
+
+    @property
+    def s_per_token(self) -> float | None:
+        """Decoder seconds per decoding step (per token of each clip); None without steps."""
+        return self.times.decoder_s / self.decoder_steps if self.decoder_steps else None
+
+
+@dataclass(frozen=True)
+class Round:
+    """One measured round: a pass over the whole workload, one Transcription per batch."""
+
+    batches: tuple[Transcription, ...]
+
+    def _sum(self, phase: str) -> float:
+        return sum(getattr(b.times, phase) for b in self.batches)
+
+    @property
+    def times(self) -> PhaseTimes:
+        """Phase seconds summed over the round's batches."""
+        return PhaseTimes(*(self._sum(name) for name in PhaseTimes.__dataclass_fields__))
+
+    @property
+    def audio_s(self) -> float:
+        return sum(b.audio_s for b in self.batches)
+
+    @property
+    def tokens(self) -> int:
+        return sum(b.tokens for b in self.batches)
+
+    @property
+    def tokens_per_clip(self) -> list[int]:
+        return [n for b in self.batches for n in b.tokens_per_clip]
+
+    @property
+    def decoder_steps(self) -> int:
+        return sum(b.decoder_steps for b in self.batches)
+
+    @property
+    def texts(self) -> list[str]:
+        return [text for b in self.batches for text in b.texts]
+
+    @property
+    def s_per_token(self) -> float | None:
+        """Decoder seconds per decoding step over the round; None without steps."""
+        steps = self.decoder_steps
+        return self._sum("decoder_s") / steps if steps else None
+
+
+def synchronizer(device: str) -> Callable[[], None]:
+    """A function that waits for ``device``'s queued work (a no-op on CPU)."""
+    if device.startswith("cuda"):
+        return lambda: torch.cuda.synchronize(device)
+    return lambda: None
+
+
+class _EncoderClock:
+    """Forward hooks that time every encoder pass inside ``generate`` and count decoder passes."""
+
+    def __init__(self, model: Any, sync: Callable[[], None]) -> None:
+        self._sync = sync
+        self.encoder_s = 0.0
+        self.decoder_calls = 0
+        self._started = 0.0
+        whisper = model.model if hasattr(model, "model") else model
+        self._handles = [
+            whisper.encoder.register_forward_pre_hook(self._encoder_begin),
+            whisper.encoder.register_forward_hook(self._encoder_end),
+            whisper.decoder.register_forward_pre_hook(self._decoder_call),
+        ]
+
+    def reset(self) -> None:
+        self.encoder_s = 0.0
+        self.decoder_calls = 0
+
+    def _encoder_begin(self, *_: Any) -> None:
+        self._sync()
+        self._started = time.perf_counter()
+
+    def _encoder_end(self, *_: Any) -> None:
+        self._sync()
+        self.encoder_s += time.perf_counter() - self._started
+
+    def _decoder_call(self, *_: Any) -> None:
+        self.decoder_calls += 1
+
+    def close(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+
+
+class Transcriber:
+    """Runs the measured pipeline for one loaded model and one set of decode settings.
+
+    Use as a context manager (or call :meth:`close`) to remove the timing hooks.
+    """
+
+    def __init__(self, loaded: LoadedModel, settings: DecodeSettings | None = None) -> None:
+        self.loaded = loaded
+        self.settings = settings or DecodeSettings()
+        self._sync = synchronizer(loaded.precision.device)
+        self._clock = _EncoderClock(loaded.model, self._sync)
+        self._generation_config = self._build_generation_config()
+        self._generate_kwargs = self._build_generate_kwargs()
+
+    def __enter__(self) -> Transcriber:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._clock.close()
+
+    @property
+    def sync(self) -> Callable[[], None]:
+        """Waits for the model's device; meters call it before reading counters."""
+        return self._sync
+
+    def _build_generation_config(self) -> Any:
+        config = copy.deepcopy(self.loaded.model.generation_config)
+        config.num_beams = self.settings.num_beams
+        config.do_sample = False
+        if self.settings.fixed_tokens is not None:
+            config.min_new_tokens = self.settings.fixed_tokens
+            config.max_new_tokens = self.settings.fixed_tokens
+        elif self.settings.max_new_tokens is not None:
+            config.max_new_tokens = self.settings.max_new_tokens
+        return config
+
+    def _build_generate_kwargs(self) -> dict[str, Any]:
+        spec = self.loaded.spec
+        settings = self.settings
+        if spec.english_only and (settings.language or settings.task):
+            raise ValueError(
+                f"{spec.model_id} is English-only and takes no language or task "
+                f"(got language={settings.language!r}, task={settings.task!r}); "
+                "use a multilingual model such as "
+                f"{spec.model_id.removesuffix('.en')} for other languages"
+            )
+        kwargs: dict[str, Any] = {"generation_config": self._generation_config}
+        if not spec.english_only:
+            kwargs["language"] = settings.language or "en"
+            kwargs["task"] = settings.task or "transcribe"
+        if settings.return_timestamps or settings.word_timestamps:
+            kwargs["return_timestamps"] = True
+        if settings.word_timestamps:
+            kwargs["return_token_timestamps"] = True
+        return kwargs
+
+    def recorded_settings(self) -> dict[str, Any]:
+        """The decode settings as they ran (language/task defaults filled in)."""
+        recorded = self.settings.as_dict()
+        recorded["language"] = self._generate_kwargs.get("language")
+        recorded["task"] = self._generate_kwargs.get("task")
+        return recorded
+
+    def __call__(self, batch: Sequence[np.ndarray]) -> Transcription:
+        """Transcribe a batch of 16 kHz mono float32 waveforms; one call is one round.
+
+        Raises:
+            ValueError: an empty batch, or a waveform that is empty, not 1-D, or non-finite.
+        """
+        if not batch:
+            raise ValueError("nothing to transcribe: the batch is empty")
+        for i, samples in enumerate(batch):
+            if samples.ndim != 1 or samples.size == 0:
+                raise ValueError(f"clip {i}: expected a non-empty 1-D waveform, got shape {samples.shape}")
+        audio_s = sum(len(samples) for samples in batch) / SAMPLE_RATE_HZ
+        long_form = max(len(samples) for samples in batch) / SAMPLE_RATE_HZ > _SHORT_FORM_MAX_S
+        processor = self.loaded.processor
+        model = self.loaded.model
+        device = self.loaded.precision.device
+        dtype = self.loaded.precision.torch_dtype
+        self._clock.reset()
+
+        self._sync()
+        started = time.perf_counter()
+        extracted = processor.feature_extractor(
+            list(batch),
+            sampling_rate=SAMPLE_RATE_HZ,
+            return_tensors="pt",
+            return_attention_mask=long_form,
+            truncation=not long_form,
+            padding="longest" if long_form else "max_length",
+        )
+        inputs: dict[str, Any] = {"input_features": extracted.input_features.to(device, dtype)}
+        if long_form:
+            inputs["attention_mask"] = extracted.attention_mask.to(device)
+        self._sync()
+        features_done = time.perf_counter()
+
+        kwargs = dict(self._generate_kwargs)
+        if long_form:
+            kwargs["return_timestamps"] = True  # transformers requires it for long-form
+        with torch.inference_mode():
+            output = model.generate(**inputs, **kwargs, return_dict_in_generate=True)
+        self._sync()
+        generated = time.perf_counter()
+
+        sequences = output["sequences"]
+        texts = processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
+        chunks = self._timestamps(output, sequences) if kwargs.get("return_timestamps") else []
+        finished = time.perf_counter()
+
+        encoder_s = self._clock.encoder_s
+        times = PhaseTimes(
+            features_s=features_done - started,
+            encoder_s=encoder_s,
+            decoder_s=(generated - features_done) - encoder_s,
+            detokenize_s=finished - generated,
+            inference_s=finished - started,
+        )
+        return Transcription(
+            texts=[text.strip() for text in texts],
+            tokens_per_clip=self._count_new_tokens(sequences),
+            decoder_steps=self._clock.decoder_calls,
+            audio_s=audio_s,
+            times=times,
+            chunks=chunks,
+        )
+
+    def _count_new_tokens(self, sequences: torch.Tensor) -> list[int]:
+        """New tokens per clip: up to and including the first end-of-text, not the padding."""
+        config = self._generation_config
+        eos = config.eos_token_id
+        prompt_ids = {config.decoder_start_token_id, config.no_timestamps_token_id}
+        prompt_ids |= set((config.lang_to_id or {}).values()) | set((config.task_to_id or {}).values())
+        counts = []
+        for row in sequences.tolist():
+            while row and row[0] in prompt_ids:  # long-form output keeps its prompt
+                row = row[1:]
+            count = 0
+            for token in row:
+                count += 1
+                if token == eos:
+                    break
+            counts.append(count)
+        return counts
+
+    def _timestamps(self, output: Any, sequences: torch.Tensor) -> list[list[dict[str, Any]]]:
+        tokenizer = self.loaded.processor.tokenizer
+        result = []
+        token_times = output.get("token_timestamps") if self.settings.word_timestamps else None
+        for i, row in enumerate(sequences):
+            offsets = tokenizer.decode(
+                row, skip_special_tokens=False, output_offsets=True
+            ).get("offsets", []) if hasattr(tokenizer, "decode") else []
+            entry = [{"text": o["text"], "start_s": o["timestamp"][0], "end_s": o["timestamp"][1]}
+                     for o in offsets]
+            if token_times is not None:
+                entry.append({"token_times_s": [float(t) for t in token_times[i].tolist()]})
+            result.append(entry)
+        return result
