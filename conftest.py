@@ -7,6 +7,7 @@ The folder ``fixtures/`` shares its name with a PyPI package; pytest puts the ro
 
 pytest_plugins = [
     "whisperbench.pytest_plugin",
+    "whisperbench.pytest_gate",
     "fixtures.audio",
     "fixtures.models",
     "fixtures.meters",

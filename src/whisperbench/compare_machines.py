@@ -41,13 +41,13 @@ def blocking_differences(
     base_gpus, new_gpus = _gpus(base_wb), _gpus(new_wb)
     if len(base_gpus) != len(new_gpus):
         found.append(f"GPU count: {len(base_gpus)} vs {len(new_gpus)}")
-    for index, (gpu_b, gpu_n) in enumerate(zip(base_gpus, new_gpus)):
+    for index, (gpu_b, gpu_n) in enumerate(zip(base_gpus, new_gpus, strict=False)):
         found += _gpu_differences(f"GPU {index}", gpu_b, gpu_n, _SESSION_GPU_EXACT, clocks=())
     for bench_b, bench_n in pairs:
         device_b, device_n = bench_b.extra_info.get("device"), bench_n.extra_info.get("device")
         if device_b and device_n and device_b != device_n:
             found.append(f"{bench_b.name}: device {device_b} vs {device_n}")
-        states = zip(gpu_states(bench_b.extra_info), gpu_states(bench_n.extra_info))
+        states = zip(gpu_states(bench_b.extra_info), gpu_states(bench_n.extra_info), strict=False)
         for index, (gpu_b, gpu_n) in enumerate(states):
             found += _gpu_differences(
                 f"{bench_b.name}: GPU {index}",
@@ -66,7 +66,7 @@ def other_differences(base: Run, new: Run) -> list[str]:
     for key in _SOFTWARE:
         if base_wb.get(key) != new_wb.get(key):
             found.append(f"{key}: {base_wb.get(key)} vs {new_wb.get(key)}")
-    for index, (gpu_b, gpu_n) in enumerate(zip(_gpus(base_wb), _gpus(new_wb))):
+    for index, (gpu_b, gpu_n) in enumerate(zip(_gpus(base_wb), _gpus(new_wb), strict=False)):
         for key in _SESSION_GPU_SOFT:
             if key in gpu_b and key in gpu_n and gpu_b[key] != gpu_n[key]:
                 found.append(f"GPU {index} {key}: {gpu_b[key]} vs {gpu_n[key]}")

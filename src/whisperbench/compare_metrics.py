@@ -36,7 +36,7 @@ class Metric:
     """A comparable figure of a benchmark."""
 
     name: str
-    unit: str  #: "s", "J", "W", "bytes", "x" (ratio) or "" (fraction)
+    unit: str  #: "s", "J", "W", "bytes", "x" (times real time) or "" (a ratio)
     better: Better
     kind: Kind
     description: str
@@ -49,11 +49,11 @@ class Metric:
         if self.name.startswith("time"):
             return "no pytest-benchmark stats"
         if self.name in _ENERGY_FIELDS:
+            if info.get("energy_null_reason"):
+                return f"no energy: {info['energy_null_reason']}"
             if info.get("energy_valid") is False:
                 reasons = info.get("energy_invalid_reasons") or ["energy window flagged invalid"]
                 return "energy invalid: " + "; ".join(str(r) for r in reasons)
-            if info.get("energy_null_reason"):
-                return f"no energy: {info['energy_null_reason']}"
         if self.name == "wer" and info.get("weights_source") == "random":
             return "random weights have no WER"
         if "schema_version" not in info:
@@ -119,6 +119,7 @@ def _time_median(bench: Benchmark) -> float | None:
 
 _ENERGY_FIELDS = {"energy_j", "energy_above_idle_j", "j_per_audio_s", "j_per_token", "avg_power_w"}
 
+# fmt: off
 _CATALOGUE = [
     Metric("time", "s", "lower", "sampled", "pytest-benchmark round time, median",
            _time_median, _stats_data),
@@ -128,7 +129,7 @@ _CATALOGUE = [
            _stat("min"), _stats_data),
     Metric("inference_s", "s", "lower", "sampled", "features + generate + decode, mean per round",
            _info("inference_s"), _info_list("rounds_inference_s")),
-    Metric("rtf", "x", "lower", "sampled", "real-time factor: inference s / audio s",
+    Metric("rtf", "", "lower", "sampled", "real-time factor: inference s / audio s",
            _info("rtf"), _per_audio_second(invert=False)),
     Metric("rtfx", "x", "higher", "sampled", "inverse RTF: audio s per inference s",
            _info("rtfx"), _per_audio_second(invert=True)),
@@ -162,6 +163,7 @@ _CATALOGUE = [
     Metric("wer", "", "lower", "exact", "word error rate against the reference text",
            _info("wer"), _none),
 ]
+# fmt: on
 
 #: Every comparable metric by name.
 METRICS: Mapping[str, Metric] = {metric.name: metric for metric in _CATALOGUE}

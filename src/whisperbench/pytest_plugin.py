@@ -170,6 +170,11 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    import transformers
+
+    # Whisper's generate warns on every call about settings it sets itself; keep the
+    # benchmark output readable (errors still show).
+    transformers.logging.set_verbosity_error()
     get = config.getoption
     config.stash[options_key] = WhisperOptions(
         models=get("whisper_models"),

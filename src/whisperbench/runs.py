@@ -31,6 +31,7 @@ __all__ = [
     "load_runs",
     "match_benchmarks",
     "resolve_run",
+    "run_from_document",
 ]
 
 #: ``extra_info["schema_version"]`` values this reader understands (schema.SCHEMA_VERSION
@@ -139,9 +140,15 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
         raise RunError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise RunError(f"{str(path)!r} is not JSON: {exc}") from None
+    return run_from_document(document, path, label or path.stem)
+
+
+def run_from_document(document: Any, path: str | Path, label: str) -> Run:
+    """A :class:`Run` from pytest-benchmark's JSON document already parsed (``path`` names
+    where it came from). Raises :class:`RunError` like :func:`load_run`."""
+    path = Path(path)
     if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
         raise RunError(f"{str(path)!r} is not pytest-benchmark JSON (no 'benchmarks' list)")
-    label = label or _label(path)
     benchmarks = tuple(_benchmark(raw, path, label) for raw in document["benchmarks"])
     extra = document.get("whisperbench")
     return Run(
@@ -171,7 +178,9 @@ def match_benchmarks(base: Run, new: Run) -> Matching:
     """
     base_by_key = _by_key(base)
     new_by_key = _by_key(new)
-    pairs = tuple((bench, new_by_key[key]) for key, bench in base_by_key.items() if key in new_by_key)
+    pairs = tuple(
+        (bench, new_by_key[key]) for key, bench in base_by_key.items() if key in new_by_key
+    )
     only_base = tuple(bench for key, bench in base_by_key.items() if key not in new_by_key)
     only_new = tuple(bench for key, bench in new_by_key.items() if key not in base_by_key)
     return Matching(pairs=pairs, only_base=only_base, only_new=only_new)
@@ -231,10 +240,6 @@ def _by_key(run: Run) -> dict[tuple[str, str], Benchmark]:
 
 def _mapping(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, dict) else {}
-
-
-def _label(path: Path) -> str:
-    return path.stem
 
 
 def _unique_labels(paths: Sequence[Path]) -> list[str]:

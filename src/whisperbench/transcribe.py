@@ -335,7 +335,8 @@ class Transcriber:
         config = self._generation_config
         eos = config.eos_token_id
         prompt_ids = {config.decoder_start_token_id, config.no_timestamps_token_id}
-        prompt_ids |= set((config.lang_to_id or {}).values()) | set((config.task_to_id or {}).values())
+        for table in ("lang_to_id", "task_to_id"):
+            prompt_ids |= set((getattr(config, table, None) or {}).values())
         counts = []
         for row in sequences.tolist():
             while row and row[0] in prompt_ids:  # long-form output keeps its prompt

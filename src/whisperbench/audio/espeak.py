@@ -162,6 +162,8 @@ def synthesize(
         EspeakError: The library could not be loaded or initialized, synthesis failed, or it
             reported a sample rate other than 22050 Hz.
     """
+    if isinstance(texts, str):
+        raise ValueError("texts must be a sequence of strings, not one string")
     texts = list(texts)
     for index, text in enumerate(texts):
         if not isinstance(text, str) or not text.strip():
@@ -169,7 +171,9 @@ def synthesize(
         if "\0" in text:
             raise ValueError(f"texts[{index}] contains a NUL character; got {text!r}")
     _check_voice(voice)
-    _check_int_range("words_per_minute", words_per_minute, MIN_WORDS_PER_MINUTE, MAX_WORDS_PER_MINUTE)
+    _check_int_range(
+        "words_per_minute", words_per_minute, MIN_WORDS_PER_MINUTE, MAX_WORDS_PER_MINUTE
+    )
     _check_int_range("pitch", pitch, 0, 100)
     if not texts:
         return []
@@ -262,9 +266,7 @@ def _raise_for(header: dict[str, Any], voice: str) -> None:
     message = str(header.get("message", "unknown error"))
     if header.get("kind") == "unknown_voice":
         voices = ", ".join(header.get("voices", []))
-        raise UnknownVoiceError(
-            f"eSpeak NG has no voice named {voice!r}; voices it has: {voices}"
-        )
+        raise UnknownVoiceError(f"eSpeak NG has no voice named {voice!r}; voices it has: {voices}")
     raise EspeakError(f"eSpeak NG failed: {message}")
 
 
@@ -318,12 +320,18 @@ _SynthCallback = ctypes.CFUNCTYPE(
 
 def _load(library_path: str) -> ctypes.CDLL:
     lib = ctypes.CDLL(library_path)
-    c_int, c_uint, c_char_p, c_void_p = ctypes.c_int, ctypes.c_uint, ctypes.c_char_p, ctypes.c_void_p
+    c_int, c_uint, c_char_p, c_void_p = (
+        ctypes.c_int,
+        ctypes.c_uint,
+        ctypes.c_char_p,
+        ctypes.c_void_p,
+    )
     signatures: dict[str, tuple[list[Any], Any]] = {
         "espeak_Initialize": ([c_int, c_int, c_char_p, c_int], c_int),
         "espeak_SetSynthCallback": ([_SynthCallback], None),
         "espeak_SetVoiceByName": ([c_char_p], c_int),
         "espeak_SetParameter": ([c_int, c_int, c_int], c_int),
+        "espeak_GetParameter": ([c_int, c_int], c_int),
         "espeak_ng_SetRandSeed": ([ctypes.c_long], c_int),
         "espeak_Synth": (
             [c_void_p, ctypes.c_size_t, c_uint, c_int, c_uint, c_uint, c_void_p, c_void_p],
@@ -413,9 +421,15 @@ def _synthesize_here(request: dict[str, Any]) -> bytes:
         *_FIXED_PARAMETERS,
     )
     for parameter, value in parameters:
+        # Read the value back instead of trusting the status: eSpeak NG 1.52.0 returns
+        # EE_INTERNAL_ERROR for espeakPUNCTUATION and espeakCAPITALS although it applies them.
         status = lib.espeak_SetParameter(parameter, value, 0)
-        if status != _EE_OK:
-            return _error("parameter", f"espeak_SetParameter({parameter}, {value}) -> {status}")
+        current = lib.espeak_GetParameter(parameter, 1)
+        if current != value:
+            return _error(
+                "parameter",
+                f"espeak_SetParameter({parameter}, {value}) returned {status} and left {current}",
+            )
     status = lib.espeak_ng_SetRandSeed(_RANDOM_SEED)
     if status != _ENS_OK:
         return _error("seed", f"espeak_ng_SetRandSeed returned {status}")
@@ -460,13 +474,12 @@ def _in_fresh_process(request: dict[str, Any]) -> bytes:
         exit_code = 70
         try:
             os.close(read_fd)
-            record = _synthesize_here(request)
-            view = memoryview(record)
+            view = memoryview(_synthesize_or_report(request))
             while view:
                 view = view[os.write(write_fd, view) :]
             exit_code = 0
         finally:
-            os._exit(exit_code)
+            os._exit(exit_code)  # no cleanup, no flushing of the helper's inherited buffers
     os.close(write_fd)
     parts: list[bytes] = []
     with os.fdopen(read_fd, "rb") as reader:
@@ -475,8 +488,17 @@ def _in_fresh_process(request: dict[str, Any]) -> bytes:
     _, wait_status = os.waitpid(pid, 0)
     record = b"".join(parts)
     if wait_status != 0 or not record:
-        return _error("crash", f"the eSpeak NG process ended with wait status {wait_status}")
+        code = os.waitstatus_to_exitcode(wait_status)  # negative: killed by that signal
+        return _error("crash", f"the eSpeak NG process ended with exit code {code}")
     return record
+
+
+def _synthesize_or_report(request: dict[str, Any]) -> bytes:
+    """:func:`_synthesize_here`, with any exception turned into an error record."""
+    try:
+        return _synthesize_here(request)
+    except Exception as exc:
+        return _error("exception", f"{type(exc).__name__}: {exc}")
 
 
 def _helper_main(argv: list[str]) -> int:
@@ -484,7 +506,7 @@ def _helper_main(argv: list[str]) -> int:
     request: dict[str, Any] = json.loads(sys.stdin.buffer.read())
     out = sys.stdout.buffer
     if argv == ["--one"]:
-        out.write(_synthesize_here(request))
+        out.write(_synthesize_or_report(request))
         out.flush()
         return 0
     if argv != ["--batch"]:
@@ -492,11 +514,10 @@ def _helper_main(argv: list[str]) -> int:
         return 2
     texts = request.pop("texts")
     for text in texts:
-        out.flush()  # nothing buffered may be duplicated into a forked child
         record = _in_fresh_process({**request, "text": text})
         out.write(record)
-        if not record.startswith(b'{"status": "ok"'):
-            break
+        if json.loads(record[: record.index(b"\n")])["status"] != "ok":
+            break  # the caller raises on the first failure
     out.flush()
     return 0
 

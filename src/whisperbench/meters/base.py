@@ -21,14 +21,24 @@ Usage::
 from __future__ import annotations
 
 import contextlib
+import threading
 import time
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from types import TracebackType
 from typing import Protocol, TypeVar, runtime_checkable
 
-from whisperbench.meters.readings import EnergyReading, Reading, WindowReadings
+from whisperbench.meters.readings import EnergyReading, EnergyWarning, Reading, WindowReadings
 
-__all__ = ["EnergyMeter", "Meter", "MeterSet", "WindowBox"]
+__all__ = [
+    "EnergyMeter",
+    "Meter",
+    "MeterSet",
+    "NullEnergyMeter",
+    "Sampler",
+    "WindowBox",
+    "window_invalid_reasons",
+]
 
 R_co = TypeVar("R_co", bound=Reading, covariant=True)
 
@@ -302,3 +312,164 @@ def _end_quietly(started: Sequence[Meter[Reading]]) -> None:
     for meter in reversed(started):
         with contextlib.suppress(Exception):
             meter.end()
+
+
+class NullEnergyMeter:
+    """Stands in for a device that was asked for but cannot be metered (Zeus's null device).
+
+    Its reading has ``energy_j=None`` and the reason, so the window's energy is ``None``
+    rather than silently covering fewer devices than asked.
+    """
+
+    active = False
+
+    def __init__(
+        self,
+        device: str,
+        reason: str,
+        *,
+        kind: str = "gpu",
+        nvml_index: int | None = None,
+        uuid: str | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.name = f"null:{device}"
+        self.device = device
+        self.reason = reason
+        self._kind = kind
+        self._nvml_index = nvml_index
+        self._uuid = uuid
+        self._clock = clock
+        self._t0: float | None = None
+
+    def begin(self) -> None:
+        """Note the time only."""
+        self._t0 = self._clock()
+
+    def end(self) -> EnergyReading:
+        """A reading with ``energy_j=None`` and the reason."""
+        t0 = self._t0 if self._t0 is not None else self._clock()
+        self._t0 = None
+        return EnergyReading(
+            meter=self.name,
+            device=self.device,
+            kind=self._kind,
+            energy_source=None,
+            energy_scope=None,
+            window_s=self._clock() - t0,
+            energy_j=None,
+            null_reason=self.reason,
+            nvml_index=self._nvml_index,
+            uuid=self._uuid,
+        )
+
+    def start_idle(self) -> None:
+        """Nothing to measure."""
+
+    def finish_idle(self) -> None:
+        """Nothing to measure."""
+
+    def close(self) -> None:
+        """Nothing to release."""
+
+
+def window_invalid_reasons(
+    energy_j: float, window_s: float, min_window_s: float, device: str
+) -> list[str]:
+    """The checks every energy meter applies: a 0 J window and a window shorter than minimum.
+
+    A 0 J window also emits :class:`EnergyWarning` (the window was shorter than the
+    counter's update period, or the sensor is stuck).
+    """
+    reasons: list[str] = []
+    if energy_j <= 0.0:
+        reasons.append("zero_energy")
+        warnings.warn(
+            f"{device}: the energy window read {energy_j:g} J over {window_s:.3f} s; the window "
+            "is shorter than the counter's update period or the sensor is not updating. "
+            "Run more rounds per window (min_window_s).",
+            EnergyWarning,
+            stacklevel=3,
+        )
+    if window_s < min_window_s:
+        reasons.append(f"window_shorter_than_min:{window_s:.2f}s<{min_window_s:.2f}s")
+    return reasons
+
+
+class Sampler:
+    """Calls ``read()`` every ``interval_s`` seconds on a daemon thread.
+
+    The first sample is taken in :meth:`start` and the last in :meth:`stop`, both on the
+    caller's thread, so the samples always span the whole interval. A sample's time is the
+    midpoint of its ``read()`` call (``clock`` seconds). ``read()`` returns ``None`` for a
+    failed sample (counted in :attr:`failures`); an exception ends sampling and is kept in
+    :attr:`error` (the thread never dies with an unhandled exception).
+    """
+
+    def __init__(
+        self,
+        read: Callable[[], float | None],
+        interval_s: float,
+        *,
+        name: str,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be > 0")
+        self._read = read
+        self.interval_s = interval_s
+        self.name = name
+        self._clock = clock
+        self.samples: list[tuple[float, float]] = []
+        self.failures = 0
+        self.error: BaseException | None = None
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def running(self) -> bool:
+        """True while the sampling thread is alive."""
+        return self._thread is not None and self._thread.is_alive()
+
+    def _take(self) -> None:
+        start = self._clock()
+        value = self._read()
+        end = self._clock()
+        if value is None:
+            self.failures += 1
+        else:
+            self.samples.append(((start + end) / 2.0, float(value)))
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            try:
+                self._take()
+            except Exception as exc:
+                self.error = exc
+                return
+
+    def start(self) -> None:
+        """Clear old samples, take the first one, start the thread."""
+        if self.running:
+            raise RuntimeError(f"sampler {self.name} already running")
+        self.samples = []
+        self.failures = 0
+        self.error = None
+        self._stop = threading.Event()
+        self._take()
+        self._thread = threading.Thread(target=self._run, name=self.name, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> list[tuple[float, float]]:
+        """Stop and join the thread, take the last sample, return all samples. Idempotent."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return self.samples
+        self._stop.set()
+        thread.join()
+        if self.error is None:
+            try:
+                self._take()
+            except Exception as exc:
+                self.error = exc
+        return self.samples

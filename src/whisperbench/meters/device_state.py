@@ -169,7 +169,9 @@ class _Fields:
         self.values: dict[str, object] = {}
         self.unavailable: dict[str, str] = {}
 
-    def put(self, key: str, result: NvmlResult, convert: Callable[[Any], object] = lambda v: v):
+    def put(
+        self, key: str, result: NvmlResult, convert: Callable[[Any], object] = lambda v: v
+    ) -> None:
         if result.ok and result.value is not None:
             self.values[key] = convert(result.value)
         else:
@@ -198,9 +200,7 @@ def gpu_snapshot(nvml: ModuleType, gpu: GpuRef) -> dict[str, object]:
     f.values["device"] = gpu.label
     f.values["nvml_index"] = gpu.nvml_index
     f.put("sm_clock_mhz", nvml_query(nvml, "nvmlDeviceGetClockInfo", h, nvml.NVML_CLOCK_SM), int)
-    f.put(
-        "mem_clock_mhz", nvml_query(nvml, "nvmlDeviceGetClockInfo", h, nvml.NVML_CLOCK_MEM), int
-    )
+    f.put("mem_clock_mhz", nvml_query(nvml, "nvmlDeviceGetClockInfo", h, nvml.NVML_CLOCK_MEM), int)
     f.put(
         "app_sm_clock_mhz",
         nvml_query(nvml, "nvmlDeviceGetApplicationsClock", h, nvml.NVML_CLOCK_SM),

@@ -22,6 +22,7 @@ __all__ = [
     "MEMORY_SUMMARY_KEYS",
     "DeviceStateReading",
     "EnergyReading",
+    "EnergyWarning",
     "MemoryReading",
     "Reading",
     "WindowReadings",
@@ -52,6 +53,10 @@ MEMORY_SUMMARY_KEYS: tuple[str, ...] = (
     "cuda_peak_reserved_bytes",
     "nvml_process_gpu_memory_bytes",
 )
+
+
+class EnergyWarning(UserWarning):
+    """Emitted when an energy window reads 0 J (shorter than the counter's update period)."""
 
 
 @dataclass(frozen=True)
@@ -291,8 +296,8 @@ class WindowReadings:
         group = self.gpu_energy if self.gpu_energy_wanted else self.cpu_energy
         null_reason: str | None = None
         if not group:
-            reasons = list(self.energy_null_reasons) or ["no energy sensor metered"]
-            null_reason = "; ".join(reasons)
+            absent = list(self.energy_null_reasons) or ["no energy sensor metered"]
+            null_reason = "; ".join(absent)
         else:
             unread = [r for r in group if r.energy_j is None]
             if unread:

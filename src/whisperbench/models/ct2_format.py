@@ -25,7 +25,7 @@ import struct
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import BinaryIO
+from typing import Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -36,6 +36,7 @@ __all__ = [
     "Ct2DType",
     "Ct2FormatError",
     "Ct2Model",
+    "Ct2Stream",
     "Ct2Variable",
     "load_ct2_model",
     "open_ct2_source",
@@ -46,6 +47,14 @@ __all__ = [
 SUPPORTED_BINARY_VERSIONS: tuple[int, ...] = (6,)
 
 _READ_CHUNK_BYTES = 1 << 20
+
+
+class Ct2Stream(Protocol):
+    """What :func:`read_ct2_model` reads from: any binary stream with ``readinto``."""
+
+    def readinto(self, buffer: memoryview, /) -> int | None: ...
+
+    def read(self, size: int = -1, /) -> bytes: ...
 
 
 class Ct2FormatError(ValueError):
@@ -181,7 +190,7 @@ class ConcatenatedReader(io.RawIOBase):
         if not self._paths:
             raise ValueError("ConcatenatedReader needs at least one file")
         self._index = 0
-        self._current: BinaryIO | None = None
+        self._current: io.BufferedReader | None = None
         self.bytes_read = 0  #: total bytes returned so far
 
     @property
@@ -231,7 +240,7 @@ def open_ct2_source(paths: Path | str | Sequence[Path | str]) -> io.BufferedRead
 class _Cursor:
     """Reads exact byte counts from a stream and knows its offset, for error messages."""
 
-    def __init__(self, stream: BinaryIO, source: str) -> None:
+    def __init__(self, stream: Ct2Stream, source: str) -> None:
         self._stream = stream
         self._source = source
         self.offset = 0
@@ -276,7 +285,7 @@ class _Cursor:
         return not self._stream.read(1)
 
 
-def read_ct2_model(stream: BinaryIO, *, source: str = "<stream>") -> Ct2Model:
+def read_ct2_model(stream: Ct2Stream, *, source: str = "<stream>") -> Ct2Model:
     """Parse a CTranslate2 model from ``stream``, which must hold exactly one model.
 
     Args:

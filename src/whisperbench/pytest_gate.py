@@ -1,0 +1,184 @@
+"""pytest plugin: gate the run being measured against a saved one, inside pytest.
+
+The in-pytest twin of ``whisperbench compare`` (same rule, same table)::
+
+    pytest benchmarks --benchmark-json=run.json \\
+        --whisper-compare=reports/baselines/a100.json \\
+        --whisper-compare-fail=rtf:10% --whisper-compare-fail=j_per_audio_s:5%
+
+The base run is loaded when pytest configures, so a wrong path fails before any model
+loads. The current run is the JSON pytest-benchmark writes (taken from the
+``pytest_benchmark_update_json`` hook after every other plugin has added to it); the gate
+is judged when the session finishes, the table is printed in the terminal summary, and a
+regression in a gated metric makes pytest exit with status 1 (a refused comparison: 4,
+pytest's usage-error status). Loaded from the root ``conftest.py``.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from whisperbench.compare import (
+    CompareOptions,
+    Comparison,
+    alpha_type,
+    compare_runs,
+    fail_spec_type,
+)
+from whisperbench.compare_stats import DEFAULT_ALPHA
+from whisperbench.runs import Run, RunError, load_run, resolve_run, run_from_document
+
+__all__ = ["GateState", "gate_key"]
+
+
+@dataclass
+class GateState:
+    """The gate of one session: what to compare against, and what came of it."""
+
+    base: Run
+    options: CompareOptions
+    current: dict[str, Any] | None = None  #: this run's JSON as pytest-benchmark writes it
+    comparison: Comparison | None = None
+    error: str | None = None
+    note: str | None = None
+
+
+gate_key = pytest.StashKey[GateState]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("whisperbench")
+    group.addoption(
+        "--whisper-compare",
+        metavar="BASE",
+        default=None,
+        help="Gate this run against BASE: a pytest-benchmark JSON file or a storage id "
+        "(0001, 0001_name, <machine-id>/0001). Needs --benchmark-json or "
+        "--benchmark-save/--benchmark-autosave. Default: %(default)r",
+    )
+    group.addoption(
+        "--whisper-compare-fail",
+        action="append",
+        type=fail_spec_type,
+        default=[],
+        metavar="METRIC:THRESHOLD",
+        help="Fail the session when METRIC is worse than BASE by more than THRESHOLD (10%%, or "
+        "an absolute amount like 0.02) and significantly so (one-sided Mann-Whitney U). "
+        "Repeatable. Default: none (show the comparison only)",
+    )
+    group.addoption(
+        "--whisper-compare-alpha",
+        type=alpha_type,
+        default=DEFAULT_ALPHA,
+        metavar="ALPHA",
+        help="Significance level of the gate's test. Default: %(default)r",
+    )
+    group.addoption(
+        "--whisper-compare-fail-without-samples",
+        action="store_true",
+        default=False,
+        help="Also fail on gated metrics read once per benchmark (energy, peak RSS) that are "
+        "beyond their threshold, untested. Default: %(default)r",
+    )
+    group.addoption(
+        "--whisper-compare-allow-machine-mismatch",
+        action="store_true",
+        default=False,
+        help="Compare against a run from another GPU, clock or power limit. Default: %(default)r",
+    )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    spec = config.getoption("whisper_compare")
+    gates = dict(config.getoption("whisper_compare_fail"))
+    if not spec:
+        if gates:
+            raise pytest.UsageError("--whisper-compare-fail needs --whisper-compare=BASE")
+        return
+    try:
+        writes_json = any(
+            config.getoption(name)
+            for name in ("benchmark_json", "benchmark_save", "benchmark_autosave")
+        )
+        storage = str(config.getoption("benchmark_storage"))
+    except ValueError:
+        raise pytest.UsageError("--whisper-compare needs the pytest-benchmark plugin") from None
+    if not writes_json:
+        raise pytest.UsageError(
+            "--whisper-compare gates on this run's JSON: add --benchmark-json=FILE "
+            "(or --benchmark-save=NAME / --benchmark-autosave)"
+        )
+    try:
+        base = load_run(resolve_run(spec, storage))
+    except RunError as exc:
+        raise pytest.UsageError(f"--whisper-compare: {exc}") from None
+    config.stash[gate_key] = GateState(
+        base=base,
+        options=CompareOptions(
+            gates=gates,
+            alpha=config.getoption("whisper_compare_alpha"),
+            fail_without_samples=config.getoption("whisper_compare_fail_without_samples"),
+            allow_machine_mismatch=config.getoption("whisper_compare_allow_machine_mismatch"),
+        ),
+    )
+
+
+@pytest.hookimpl(trylast=True, optionalhook=True)
+def pytest_benchmark_update_json(
+    config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]
+) -> None:
+    """Keep this run's JSON, serialized as pytest-benchmark writes it."""
+    state = config.stash.get(gate_key, None)
+    if state is not None:
+        state.current = json.loads(json.dumps(output_json, default=_unserializable))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Judge the gate once pytest-benchmark has produced the run's JSON."""
+    state = session.config.stash.get(gate_key, None)
+    if state is None:
+        return
+    if state.current is None:
+        state.note = "nothing to gate: no benchmark ran"
+        return
+    try:
+        current = run_from_document(state.current, "<this run>", "this run")
+        state.comparison = compare_runs(state.base, current, state.options)
+    except RunError as exc:
+        state.error = str(exc)
+        _fail(session, pytest.ExitCode.USAGE_ERROR)
+        return
+    if state.comparison.failed:
+        _fail(session, pytest.ExitCode.TESTS_FAILED)
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    state = config.stash.get(gate_key, None)
+    if state is None:
+        return
+    terminalreporter.section("whisperbench gate", sep="-", bold=True)
+    if state.error is not None:
+        terminalreporter.write_line(f"whisperbench gate: error: {state.error}", red=True)
+    elif state.note is not None:
+        terminalreporter.write_line(f"whisperbench gate: {state.note}", yellow=True)
+    elif state.comparison is not None:
+        from whisperbench.compare_render import render_text
+
+        for line in render_text(state.comparison).splitlines():
+            terminalreporter.write_line(line)
+        if state.comparison.failed:
+            terminalreporter.write_line("whisperbench gate: FAILED", red=True, bold=True)
+
+
+def _fail(session: pytest.Session, status: pytest.ExitCode) -> None:
+    if session.exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = status
+
+
+def _unserializable(value: object) -> str:
+    """Mirror pytest-benchmark's SafeJSONEncoder for objects JSON cannot hold."""
+    return f"UNSERIALIZABLE[{value!r}]"

@@ -1,0 +1,15 @@
+"""Shared test fixtures: the real tiny.en model, loaded once per test session."""
+
+from __future__ import annotations
+
+import pytest
+
+from whisperbench.models.loading import LoadedModel, load_model
+from whisperbench.models.precision import resolve
+from whisperbench.models.registry import get_spec
+
+
+@pytest.fixture(scope="session")
+def tiny_en() -> LoadedModel:
+    """Real Whisper tiny.en weights (packaged, converted once), float32 on CPU."""
+    return load_model(get_spec("tiny.en"), resolve("cpu", "float32"), source="packaged")

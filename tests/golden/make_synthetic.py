@@ -1,0 +1,219 @@
+"""Write the SYNTHETIC golden runs in this folder (hand-made data, not measurements).
+
+They imitate what ``pytest benchmarks --benchmark-json=FILE`` writes (pytest-benchmark 5.2
+layout, whisperbench schema 1) so compare/report tests run without a GPU. Re-run with
+``python tests/golden/make_synthetic.py`` after changing it; the files are committed.
+
+- synthetic_a100_base.json: 2 models x 2 dtypes, 15 rounds, NVML energy, A100 at 1410 MHz.
+- synthetic_a100_slower.json: the same, 20 % slower per round and 15 % more energy.
+- synthetic_a100_clocks.json: tiny.en float16 at SM clocks 510, 960 and 1410 MHz (shards).
+- synthetic_cpu_nosensors.json: CPU run, no energy sensor (all energy fields null).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+HERE = Path(__file__).parent
+MODELS = {"tiny.en": (37_760_640, 0.040), "base.en": (72_593_920, 0.075)}
+DTYPE_SPEED = {"float32": 1.0, "float16": 0.55}
+DTYPE_BYTES = {"float32": 4, "float16": 2}
+
+
+def gpu(sm_clock: int, power_limit: float = 400.0) -> dict[str, Any]:
+    return {
+        "index": 0,
+        "name": "NVIDIA A100-SXM4-40GB",
+        "uuid": "GPU-00000000-1111-2222-3333-444444444444",
+        "driver": "550.54.15",
+        "sm_clock_mhz": sm_clock,
+        "mem_clock_mhz": 1215,
+        "app_sm_clock_mhz": sm_clock,
+        "power_limit_w": power_limit,
+        "temperature_c": 41,
+    }
+
+
+def machine_info(device: str, sm_clock: int = 1410) -> dict[str, Any]:
+    wb: dict[str, Any] = {
+        "cpu_model": "AMD EPYC 7742 64-Core Processor",
+        "threads": 8,
+        "torch": "2.13.0",
+        "transformers": "5.23.0",
+        "gpus": [gpu(sm_clock)] if device.startswith("cuda") else [],
+    }
+    return {
+        "node": "synthetic-node",
+        "processor": "x86_64",
+        "machine": "x86_64",
+        "python_implementation": "CPython",
+        "python_version": "3.11.7",
+        "system": "Linux",
+        "cpu": {"brand_raw": wb["cpu_model"], "count": 16},
+        "whisperbench": wb,
+    }
+
+
+def stats(data: list[float]) -> dict[str, Any]:
+    ordered = sorted(data)
+    q1, _, q3 = statistics.quantiles(ordered, n=4)
+    return {
+        "min": ordered[0],
+        "max": ordered[-1],
+        "mean": statistics.fmean(data),
+        "stddev": statistics.stdev(data),
+        "rounds": len(data),
+        "median": statistics.median(data),
+        "iqr": q3 - q1,
+        "q1": q1,
+        "q3": q3,
+        "iqr_outliers": 0,
+        "stddev_outliers": 0,
+        "outliers": "0;0",
+        "ld15iqr": ordered[0],
+        "hd15iqr": ordered[-1],
+        "ops": 1 / statistics.fmean(data),
+        "total": sum(data),
+        "data": data,
+        "iterations": 1,
+    }
+
+
+def benchmark(
+    rng: np.random.Generator,
+    model: str,
+    dtype: str,
+    device: str,
+    *,
+    audio_s: float = 5.0,
+    rounds: int = 15,
+    slow: float = 1.0,
+    energy_factor: float = 1.0,
+    sm_clock: int = 1410,
+    energy: bool = True,
+    name_suffix: str = "",
+) -> dict[str, Any]:
+    parameters, rtf = MODELS[model]
+    rtf *= DTYPE_SPEED[dtype] * slow * (1410 / sm_clock) ** 0.8
+    per_round = [float(v) for v in audio_s * rtf * rng.lognormal(0.0, 0.03, rounds)]
+    inference = statistics.fmean(per_round)
+    tokens = 14.0
+    features, encoder = 0.08 * inference, 0.27 * inference
+    decoder = inference - features - encoder
+    case = f"{model}-{dtype}-{audio_s:g}s-b1{name_suffix}"
+    power = 180.0 * energy_factor * (sm_clock / 1410) ** 1.6 if energy else None
+    energy_j = power * sum(per_round) if power is not None else None
+    audio_total = audio_s * rounds
+    info: dict[str, Any] = {
+        "schema_version": 1,
+        "model": model,
+        "hub_id": f"openai/whisper-{model}",
+        "weights_source": "packaged",
+        "weights_origin": "synthetic",
+        "weights_sha256": None,
+        "parameters": parameters,
+        "weights_bytes": parameters * DTYPE_BYTES[dtype],
+        "device": device,
+        "dtype": dtype,
+        "dtype_requested": dtype,
+        "attn_implementation": "sdpa",
+        "threads": 8,
+        "batch_size": 1,
+        "audio_name": "synthetic-short",
+        "audio_category": "short",
+        "audio_s": audio_s,
+        "audio_sha256": "0" * 64,
+        "rounds": rounds,
+        "warmup_rounds": 1,
+        "inference_s": inference,
+        "features_s": features,
+        "encoder_s": encoder,
+        "decoder_s": decoder,
+        "rounds_inference_s": per_round,
+        "rtf": sum(per_round) / audio_total,
+        "rtfx": audio_total / sum(per_round),
+        "tokens": tokens,
+        "s_per_token": decoder / tokens,
+        "rounds_s_per_token": [0.65 * r / tokens for r in per_round],
+        "fixed_tokens": None,
+        "transcript": "the quick brown fox",
+        "reference": "the quick brown fox",
+        "wer": {"tiny.en": 0.062, "base.en": 0.041}[model],
+        "peak_rss_bytes": 1_900_000_000 + parameters * 4,
+        "cuda_peak_allocated_bytes": parameters * DTYPE_BYTES[dtype] + 60_000_000
+        if device != "cpu" else None,
+        "cuda_peak_reserved_bytes": parameters * DTYPE_BYTES[dtype] + 90_000_000
+        if device != "cpu" else None,
+        "nvml_process_gpu_memory_bytes": parameters * DTYPE_BYTES[dtype] + 500_000_000
+        if device != "cpu" else None,
+        "energy_j": energy_j,
+        "energy_above_idle_j": None if energy_j is None else energy_j - 55.0 * sum(per_round),
+        "idle_power_w": 55.0 if energy else None,
+        "avg_power_w": power,
+        "j_per_audio_s": None if energy_j is None else energy_j / audio_total,
+        "j_per_token": None if energy_j is None else energy_j / (tokens * rounds),
+        "energy_source": "nvml_total_energy" if energy else None,
+        "energy_window_s": sum(per_round) if energy else None,
+        "energy_valid": bool(energy),
+        "energy_invalid_reasons": [],
+        "energy_null_reason": None if energy else "no energy sensor on this machine",
+        "energy_devices": [{"index": 0, "name": gpu(sm_clock)["name"]}] if energy else [],
+        "device_state": {
+            "before": {"gpus": [gpu(sm_clock)]} if device != "cpu" else {"gpus": []},
+            "after": {"gpus": [gpu(sm_clock) | {"temperature_c": 47}]}
+            if device != "cpu" else {"gpus": []},
+        },
+    }
+    return {
+        "group": f"{model} {dtype}",
+        "name": f"test_transcribe[{case}]",
+        "fullname": f"benchmarks/test_transcribe.py::test_transcribe[{case}]",
+        "params": {"model": model, "dtype": dtype, "audio_s": audio_s, "batch_size": 1},
+        "param": case,
+        "extra_info": info,
+        "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 5,
+                    "max_time": 1.0, "min_time": 5e-06, "warmup": False},
+        "stats": stats(per_round),
+    }
+
+
+def run(benchmarks: list[dict[str, Any]], device: str, sm_clock: int = 1410) -> dict[str, Any]:
+    return {
+        "machine_info": machine_info(device, sm_clock),
+        "commit_info": {"id": "synthetic", "time": None, "author_time": None, "dirty": False,
+                        "project": "whisperbench", "branch": "main"},
+        "benchmarks": benchmarks,
+        "datetime": "2026-01-01T00:00:00+00:00",
+        "version": "5.2.3",
+    }
+
+
+def main() -> None:
+    cases = [(m, d) for m in MODELS for d in DTYPE_SPEED]
+    outputs = {
+        "synthetic_a100_base.json": run(
+            [benchmark(np.random.default_rng(1 + i), m, d, "cuda:0") for i, (m, d) in
+             enumerate(cases)], "cuda:0"),
+        "synthetic_a100_slower.json": run(
+            [benchmark(np.random.default_rng(101 + i), m, d, "cuda:0", slow=1.2,
+                       energy_factor=1.15) for i, (m, d) in enumerate(cases)], "cuda:0"),
+        "synthetic_cpu_nosensors.json": run(
+            [benchmark(np.random.default_rng(201 + i), m, "float32", "cpu", energy=False,
+                       rounds=5) for i, m in enumerate(MODELS)], "cpu"),
+    }
+    for clock in (510, 960, 1410):
+        outputs[f"synthetic_a100_clock{clock}.json"] = run(
+            [benchmark(np.random.default_rng(clock), "tiny.en", "float16", "cuda:0",
+                       sm_clock=clock, rounds=5)], "cuda:0", sm_clock=clock)
+    for name, document in outputs.items():
+        (HERE / name).write_text(json.dumps(document, indent=4) + "\n", encoding="utf-8")
+        print("wrote", HERE / name)
+
+
+if __name__ == "__main__":
+    main()

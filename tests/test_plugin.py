@@ -1,0 +1,102 @@
+"""The suite end to end through pytester: options, parametrization and the JSON it writes."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+pytest_plugins = ["pytester"]
+
+
+@pytest.fixture
+def suite(pytester: pytest.Pytester) -> pytest.Pytester:
+    """A pytester folder holding our root conftest and benchmark module."""
+    pytester.syspathinsert(REPO)
+    shutil.copy(REPO / "conftest.py", pytester.path / "conftest.py")
+    shutil.copy(REPO / "benchmarks" / "test_transcribe.py", pytester.path / "test_transcribe.py")
+    return pytester
+
+
+@pytest.mark.slow
+def test_one_tiny_case_writes_every_field(suite: pytest.Pytester) -> None:
+    result = suite.runpytest(
+        "--whisper-durations=4",
+        "--whisper-rounds=2",
+        "--benchmark-json=out.json",
+        "-p", "no:cacheprovider",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*test_transcribe?tiny.en-float32-4s-b1?*"])
+
+    data = json.loads((suite.path / "out.json").read_text())
+    (bench,) = data["benchmarks"]
+    info = bench["extra_info"]
+    assert bench["stats"]["rounds"] == 2 == info["rounds"]
+    assert info["schema_version"] == 1
+    assert (info["model"], info["dtype"], info["device"]) == ("tiny.en", "float32", "cpu")
+    assert info["weights_source"] == "packaged"
+    assert info["weights_sha256"] == (
+        "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+    )
+    assert info["parameters"] == 37_760_256
+    assert info["audio_s"] == 4.0 and info["batch_size"] == 1
+    assert len(info["rounds_inference_s"]) == 2
+    assert info["rtf"] == pytest.approx(sum(info["rounds_inference_s"]) / (2 * 4.0))
+    assert info["rtfx"] == pytest.approx(1 / info["rtf"])
+    # pytest-benchmark timed the same rounds the pipeline timed (its clock wraps ours).
+    assert bench["stats"]["mean"] >= info["inference_s"]
+    for phase in ("features_s", "encoder_s", "decoder_s"):
+        assert 0 < info[phase] < info["inference_s"]
+    assert info["tokens"] >= 1 and info["s_per_token"] > 0
+    assert info["peak_rss_bytes"] > info["weights_bytes"] > 100e6
+    assert info["reference"] and info["transcript"]
+    assert info["wer"] is not None and info["wer"] <= 0.5, (info["reference"], info["transcript"])
+    # No sensor on a CPU build machine: energy is null with a reason, never a guess.
+    if info["energy_j"] is None:
+        assert info["energy_null_reason"]
+    machine = data["machine_info"]["whisperbench"]
+    assert machine["host"]["torch_version"] and machine["host"]["transformers_version"]
+    assert machine["host"]["cpu_model"]
+    assert data["whisperbench"]["schema_version"] == 1
+
+
+def test_unknown_model_is_a_usage_error(suite: pytest.Pytester) -> None:
+    result = suite.runpytest("--whisper-models=tiny.en,huge")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*unknown model 'huge'; choose from: tiny, tiny.en, base*"])
+
+
+@pytest.mark.parametrize(
+    ("option", "message"),
+    [
+        ("--whisper-durations=5,-1", "*must be a positive number of seconds*"),
+        ("--whisper-batch-sizes=0", "*must be >= 1, got 0*"),
+        ("--whisper-dtypes=float8", "*unknown dtype 'float8'*"),
+        ("--whisper-weights=cloud", "*unknown weights source 'cloud'*"),
+    ],
+)
+def test_bad_options_fail_before_any_model_loads(
+    suite: pytest.Pytester, option: str, message: str
+) -> None:
+    result = suite.runpytest(option)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines([message])
+
+
+def test_matrix_is_model_major(suite: pytest.Pytester) -> None:
+    result = suite.runpytest(
+        "--collect-only", "-q", "--whisper-models=tiny.en,base", "--whisper-durations=5,10"
+    )
+    result.stdout.fnmatch_lines(
+        [
+            "*[[]tiny.en-float32-5s-b1[]]",
+            "*[[]tiny.en-float32-10s-b1[]]",
+            "*[[]base-float32-5s-b1[]]",
+            "*[[]base-float32-10s-b1[]]",
+        ],
+        consecutive=True,
+    )

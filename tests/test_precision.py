@@ -1,0 +1,78 @@
+"""Device x dtype rules: what runs where, what is refused, and that results say what ran."""
+
+import pytest
+import torch
+
+from whisperbench.models.precision import PrecisionError, quantize_int8, resolve
+
+CPU_ONLY = {"cuda_available": False, "cuda_count": 0}
+ONE_GPU = {"cuda_available": True, "cuda_count": 1}
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "machine", "expected_device", "expected_dtype"),
+    [
+        ("auto", "auto", CPU_ONLY, "cpu", "float32"),
+        ("auto", "auto", ONE_GPU, "cuda:0", "float16"),
+        ("cpu", "float32", ONE_GPU, "cpu", "float32"),
+        ("cpu", "bfloat16", CPU_ONLY, "cpu", "bfloat16"),
+        ("cpu", "int8", CPU_ONLY, "cpu", "int8"),
+        ("cuda", "float16", ONE_GPU, "cuda:0", "float16"),
+        ("cuda:0", "float32", ONE_GPU, "cuda:0", "float32"),
+        ("cuda", "bfloat16", {**ONE_GPU, "bf16_supported": True}, "cuda:0", "bfloat16"),
+    ],
+)
+def test_allowed_combinations_resolve_to_what_runs(
+    device: str, dtype: str, machine: dict, expected_device: str, expected_dtype: str
+) -> None:
+    precision = resolve(device, dtype, **machine)
+    assert (precision.device, precision.dtype) == (expected_device, expected_dtype)
+    assert precision.dtype_requested == dtype
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "machine", "message"),
+    [
+        ("cpu", "float16", CPU_ONLY, r"float16 on CPU is refused.*use float32, bfloat16 or int8"),
+        ("cuda", "float32", CPU_ONLY, r"no CUDA device.*--device cpu"),
+        ("cuda:3", "float32", ONE_GPU, r"only 1 CUDA device.*CUDA_VISIBLE_DEVICES"),
+        ("cuda:x", "float32", ONE_GPU, r"write it as cuda:N"),
+        ("cuda", "bfloat16", {**ONE_GPU, "bf16_supported": False}, r"bfloat16 is not supported.*V100"),
+        ("cuda", "int8", ONE_GPU, r"int8 is dynamic quantization, a CPU kernel"),
+        ("tpu", "float32", CPU_ONLY, r"unknown device 'tpu'"),
+        ("cpu", "float8", CPU_ONLY, r"unknown dtype 'float8'"),
+    ],
+)
+def test_refused_combinations_say_why_and_what_to_do(
+    device: str, dtype: str, machine: dict, message: str
+) -> None:
+    with pytest.raises(PrecisionError, match=message):
+        resolve(device, dtype, **machine)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "label", "torch_dtype"),
+    [
+        ("float32", "torch.float32", torch.float32),
+        ("bfloat16", "torch.bfloat16", torch.bfloat16),
+        ("int8", "torch.qint8", torch.float32),
+    ],
+)
+def test_labels_follow_the_original_apps_torch_dtype_key(
+    dtype: str, label: str, torch_dtype: torch.dtype
+) -> None:
+    precision = resolve("cpu", dtype, **CPU_ONLY)
+    assert precision.torch_dtype_label == label
+    assert precision.torch_dtype == torch_dtype
+
+
+def test_int8_quantizes_every_linear_and_keeps_outputs_close() -> None:
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8))
+    x = torch.randn(4, 64)
+    expected = model(x)
+    quantized = quantize_int8(model)
+    kinds = [type(m) for m in quantized.modules()]
+    assert torch.nn.Linear not in kinds
+    assert sum(k is torch.ao.nn.quantized.dynamic.Linear for k in kinds) == 2
+    assert torch.allclose(quantized(x), expected, atol=0.05)

@@ -1,0 +1,76 @@
+"""The measured pipeline on the real tiny.en model: phases, tokens, fixed work, errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from whisperbench.models.loading import LoadedModel
+from whisperbench.transcribe import DecodeSettings, Round, Transcriber
+
+RATE = 16_000
+
+
+def tone(seconds: float, hz: float = 440.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * hz * t)).astype(np.float32)
+
+
+def test_phases_add_up_to_the_wall_time(tiny_en: LoadedModel) -> None:
+    with Transcriber(tiny_en) as transcriber:
+        result = transcriber([tone(2.0)])
+    times = result.times
+    phases = times.features_s + times.encoder_s + times.decoder_s + times.detokenize_s
+    assert all(
+        value > 0 for value in (times.features_s, times.encoder_s, times.decoder_s)
+    ), times
+    assert phases == pytest.approx(times.inference_s, rel=1e-6, abs=1e-6)
+    assert result.audio_s == 2.0
+    assert result.decoder_steps == result.tokens >= 1  # batch 1: one step per token
+
+
+def test_fixed_work_decodes_exactly_n_tokens_per_clip(tiny_en: LoadedModel) -> None:
+    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=12)) as transcriber:
+        result = transcriber([tone(1.0), tone(3.0, hz=880.0)])
+    assert result.tokens_per_clip == [12, 12]
+    assert result.decoder_steps == 12
+    assert result.s_per_token == pytest.approx(result.times.decoder_s / 12)
+
+
+def test_encoder_hook_is_removed_on_close(tiny_en: LoadedModel) -> None:
+    encoder = tiny_en.model.model.encoder
+    before = len(encoder._forward_hooks) + len(encoder._forward_pre_hooks)
+    with Transcriber(tiny_en):
+        assert len(encoder._forward_hooks) + len(encoder._forward_pre_hooks) == before + 2
+    assert len(encoder._forward_hooks) + len(encoder._forward_pre_hooks) == before
+
+
+def test_round_sums_its_batches(tiny_en: LoadedModel) -> None:
+    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=4)) as transcriber:
+        first, second = transcriber([tone(1.0)]), transcriber([tone(2.0), tone(1.5)])
+    round_ = Round((first, second))
+    assert round_.audio_s == 4.5
+    assert round_.tokens == 12 and round_.tokens_per_clip == [4, 4, 4]
+    assert round_.times.inference_s == first.times.inference_s + second.times.inference_s
+    assert len(round_.texts) == 3
+
+
+@pytest.mark.parametrize(
+    ("batch", "message"),
+    [([], "batch is empty"), ([np.zeros(0, np.float32)], "non-empty 1-D"),
+     ([np.zeros((2, 100), np.float32)], "non-empty 1-D")],
+)  # fmt: skip
+def test_bad_batches_are_refused(tiny_en: LoadedModel, batch: list, message: str) -> None:
+    with Transcriber(tiny_en) as transcriber, pytest.raises(ValueError, match=message):
+        transcriber(batch)
+
+
+def test_english_only_model_refuses_a_language(tiny_en: LoadedModel) -> None:
+    with pytest.raises(ValueError, match=r"English-only.*use a multilingual model such as tiny"):
+        Transcriber(tiny_en, DecodeSettings(language="fr"))
+
+
+@pytest.mark.parametrize("n", [0, 445])
+def test_fixed_tokens_must_fit_the_decoder(n: int) -> None:
+    with pytest.raises(ValueError, match="between 1 and 444"):
+        DecodeSettings(fixed_tokens=n)
