@@ -72,7 +72,7 @@ _MESSAGES = {
 class NVMLError(Exception):
     """Like pynvml.NVMLError: ``NVMLError(code)`` returns an instance of the code's subclass."""
 
-    _valClassMapping: dict[int, type[NVMLError]] = {}  # noqa: RUF012 (pynvml's name)
+    _valClassMapping: dict[int, type[NVMLError]] = {}  # noqa: N815, RUF012 (pynvml's name)
     value: int
 
     def __new__(cls, value: int) -> NVMLError:
@@ -181,10 +181,14 @@ class FakeGpu:
         total = 0.0
         for i in range(n):
             a = t0 + i * h
-            total += h / 6 * (
-                _value(self.power_w, a)
-                + 4 * _value(self.power_w, a + h / 2)
-                + _value(self.power_w, a + h)
+            total += (
+                h
+                / 6
+                * (
+                    _value(self.power_w, a)
+                    + 4 * _value(self.power_w, a + h / 2)
+                    + _value(self.power_w, a + h)
+                )
             )
         return total
 
@@ -361,6 +365,14 @@ class FakeNvml(types.ModuleType):
     def nvmlDeviceGetApplicationsClock(self, handle: FakeHandle, clock_type: int) -> int:  # noqa: N802
         gpu = self._gpu(handle, "nvmlDeviceGetApplicationsClock")
         return gpu.app_sm_clock_mhz if clock_type == self.NVML_CLOCK_SM else gpu.app_mem_clock_mhz
+
+    def nvmlDeviceGetClock(self, handle: FakeHandle, clock_type: int, clock_id: int) -> int:  # noqa: N802
+        self._gpu(handle, "nvmlDeviceGetClock")
+        if clock_id == 0:  # NVML_CLOCK_ID_CURRENT
+            return self.nvmlDeviceGetClockInfo(handle, clock_type)
+        if clock_id == 1:  # NVML_CLOCK_ID_APP_CLOCK_TARGET
+            return self.nvmlDeviceGetApplicationsClock(handle, clock_type)
+        raise NVMLError(ERROR_CODES["NVML_ERROR_NOT_SUPPORTED"])
 
     def nvmlDeviceGetTemperature(self, handle: FakeHandle, sensor: int) -> int:  # noqa: N802
         gpu = self._gpu(handle, "nvmlDeviceGetTemperature")

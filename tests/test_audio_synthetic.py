@@ -29,6 +29,7 @@ from whisperbench.audio import (
     sentences,
     silence,
     speech,
+    synthetic,
     to_16k_mono,
     tone,
 )
@@ -91,6 +92,15 @@ def test_bit_identical_in_a_fresh_process() -> None:
         chirp(1.5, start_hz=200.0, end_hz=6000.0).sha256,
     ]
     assert completed.stdout.split() == here
+
+
+def test_audio_does_not_depend_on_how_sentences_are_batched(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    expected = speech("medium", 25.0, words_per_minute=170).sha256
+    monkeypatch.setattr(synthetic, "_sentence_cache", {})
+    monkeypatch.setattr(synthetic, "_likely_sentence_count", lambda *_: 1)  # one at a time
+    assert speech("medium", 25.0, words_per_minute=170).sha256 == expected
 
 
 def test_repeated_calls_are_bit_identical() -> None:
@@ -197,8 +207,9 @@ def test_unknown_category_lists_the_valid_ones() -> None:
 def test_bad_voice_and_rate() -> None:
     with pytest.raises(UnknownVoiceError, match="no voice named 'xx-none'"):
         speech("short", 3.0, voice="xx-none")
-    with pytest.raises(ValueError, match="words_per_minute must be an integer from 80 to 450"):
-        speech("short", 3.0, words_per_minute=500)
+    for words_per_minute in (500, 0, 79.5, "fast"):
+        with pytest.raises(ValueError, match="words_per_minute must be an integer from 80 to 450"):
+            speech("short", 3.0, words_per_minute=words_per_minute)  # type: ignore[arg-type]
 
 
 @settings(max_examples=40, deadline=None, database=None)

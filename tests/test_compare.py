@@ -71,8 +71,12 @@ def test_slower_run_fails_on_rtf_and_says_why(capsys: pytest.CaptureFixture[str]
     assert code == EXIT_REGRESSION
     rtf_rows = rows_of(out, "rtf")
     assert len(rtf_rows) == 4
-    assert all(re.search(r"\+\d+\.\d% +10% +MWU 15/15 +\S+ +regression +FAIL$", r) for r in rtf_rows)
-    assert re.search(r"FAIL rtf regression in .*: worse, beyond 10%, significant: p=\S+ < alpha=0.01", out)
+    assert all(
+        re.search(r"\+\d+\.\d% +10% +MWU 15/15 +\S+ +regression +FAIL$", r) for r in rtf_rows
+    )
+    assert re.search(
+        r"FAIL rtf regression in .*: worse, beyond 10%, significant: p=\S+ < alpha=0.01", out
+    )
     assert out.rstrip().endswith("FAIL: 4 gated check(s) failed (4 regression)")
 
 
@@ -81,7 +85,8 @@ def test_table_values_are_the_json_values(capsys: pytest.CaptureFixture[str]) ->
     base = json.loads(BASE.read_text())["benchmarks"][0]["extra_info"]
     new = json.loads(SLOWER.read_text())["benchmarks"][0]["extra_info"]
     first_rtf = rows_of(out, "rtf")[0]
-    assert format_value(base["rtf"], "") in first_rtf and format_value(new["rtf"], "") in first_rtf
+    assert format_value(base["rtf"], "") in first_rtf
+    assert format_value(new["rtf"], "") in first_rtf
     assert f"{new['rtf'] / base['rtf'] - 1:+.1%}" in first_rtf
     first_energy = rows_of(out, "j_per_audio_s")[0]
     assert f"{base['j_per_audio_s']:.4g} J" in first_energy
@@ -176,7 +181,7 @@ def test_machine_mismatch_is_refused_unless_allowed(capsys: pytest.CaptureFixtur
     assert code == EXIT_USAGE
     assert out == ""
     assert err.count("\n") == 1
-    assert "app_sm_clock_mhz: 1410 vs 510" in err
+    assert "GPU 0 sm clock: 1410 MHz vs 510 MHz (more than 10% apart)" in err
     assert "--allow-machine-mismatch" in err
     code, out, _ = cli(capsys, BASE, CLOCK510, "--fail", "rtf:10%", "--allow-machine-mismatch")
     assert code == EXIT_REGRESSION
@@ -186,26 +191,55 @@ def test_machine_mismatch_is_refused_unless_allowed(capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("edit", "expected"),
     [
-        (lambda g: g.update(name="NVIDIA H100 80GB HBM3"), "GPU 0 name: NVIDIA A100-SXM4-40GB vs"),
-        (lambda g: g.update(power_limit_w=250.0), "GPU 0 power limit: 400 W vs 250 W"),
+        (
+            lambda d: d["machine_info"]["whisperbench"]["gpus"][0].update(name="NVIDIA H100"),
+            "GPU 0: NVIDIA A100-SXM4-40GB vs NVIDIA H100",
+        ),
+        (
+            lambda d: [
+                b["extra_info"]["device_state"]["before"]["gpus"][0].update(power_limit_w=250.0)
+                for b in d["benchmarks"]
+            ],
+            "GPU 0 power limit: 400 W vs 250 W",
+        ),
+        (
+            lambda d: [
+                b["extra_info"]["device_state"]["before"]["gpus"][0].update(app_sm_clock_mhz=1410)
+                for b in d["benchmarks"]
+            ],
+            "GPU 0 app_sm_clock_mhz: 1095 vs 1410",
+        ),
+        (
+            lambda d: d["machine_info"]["whisperbench"]["host"].update(cpu_model="Intel Xeon"),
+            "CPU: 'AMD EPYC 7742 64-Core Processor' vs 'Intel Xeon'",
+        ),
     ],
 )
-def test_gpu_and_power_limit_differences_block(tmp_path: Path, edit: Any, expected: str) -> None:
-    def change(document: dict[str, Any]) -> None:
-        edit(document["machine_info"]["whisperbench"]["gpus"][0])
-
-    new = load_run(edited(tmp_path, BASE, "other.json", change))
-    with pytest.raises(MachineMismatchError, match=re.escape(expected)):
+def test_hardware_and_operating_point_differences_block(
+    tmp_path: Path, edit: Any, expected: str
+) -> None:
+    new = load_run(edited(tmp_path, BASE, "other.json", edit))
+    with pytest.raises(MachineMismatchError, match=re.escape(expected)) as info:
         compare_runs(load_run(BASE), new, CompareOptions())
+    assert info.value.differences == (expected,)  # listed once, not once per benchmark
+
+
+def test_clock_drift_within_tolerance_is_allowed(tmp_path: Path) -> None:
+    def drift(document: dict[str, Any]) -> None:
+        for bench in document["benchmarks"]:
+            bench["extra_info"]["device_state"]["before"]["gpus"][0]["sm_clock_mhz"] = 1350
+
+    new = load_run(edited(tmp_path, BASE, "drift.json", drift))
+    assert compare_runs(load_run(BASE), new, CompareOptions()).machine_differences == ()
 
 
 def test_software_differences_are_shown_not_blocking(tmp_path: Path) -> None:
     def newer_torch(document: dict[str, Any]) -> None:
-        document["machine_info"]["whisperbench"]["torch"] = "2.14.0"
+        document["machine_info"]["whisperbench"]["host"]["torch_version"] = "2.14.0+cu128"
 
     new = load_run(edited(tmp_path, BASE, "torch.json", newer_torch))
     comparison = compare_runs(load_run(BASE), new, CompareOptions())
-    assert comparison.other_differences == ("torch: 2.13.0 vs 2.14.0",)
+    assert comparison.other_differences == ("torch: 2.13.0+cu128 vs 2.14.0+cu128",)
     assert not comparison.failed
 
 
@@ -259,7 +293,10 @@ def test_markdown_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> 
     assert code == EXIT_REGRESSION
     text = target.read_text()
     assert text.startswith("## whisperbench compare: FAIL: 4 gated check(s) failed")
-    assert "| benchmark | metric | base | new | change | threshold | test | p | verdict | gate |" in text
+    assert (
+        "| benchmark | metric | base | new | change | threshold | test | p | verdict | gate |"
+        in text
+    )
     assert text.count("| regression | **FAIL** |") == 4
 
 

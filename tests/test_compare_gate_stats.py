@@ -97,7 +97,8 @@ def test_a_clear_20_percent_regression_with_15_rounds_always_fails(
         decision = decide(metric, base, new, TEN_PERCENT, DEFAULT_ALPHA)
         assert decision.verdict is Verdict.REGRESSION, (metric.name, decision)
         assert decision.worse is True
-        assert decision.p is not None and decision.p < DEFAULT_ALPHA
+        assert decision.p is not None
+        assert decision.p < DEFAULT_ALPHA
 
 
 def test_beyond_threshold_but_not_significant_is_inconclusive() -> None:
@@ -105,7 +106,8 @@ def test_beyond_threshold_but_not_significant_is_inconclusive() -> None:
     new = bench([0.47, 0.58, 0.40, 0.55, 0.43])  # +9.7 % mean, ranks interleaved
     decision = decide(RTF, base, new, Threshold(5.0, relative=True), DEFAULT_ALPHA)
     assert decision.verdict is Verdict.INCONCLUSIVE
-    assert decision.p is not None and decision.p >= DEFAULT_ALPHA
+    assert decision.p is not None
+    assert decision.p >= DEFAULT_ALPHA
     assert "not significant: p=" in decision.reason
     row = Row(base, new, RTF, TEN_PERCENT, gated=True, decision=decision)
     assert not row.fails(CompareOptions(fail_without_samples=True))
@@ -125,7 +127,8 @@ def test_significant_but_below_threshold_is_same() -> None:
     new = bench(list(0.42 * rng.normal(1, 0.002, 15)))  # +5 %, p tiny
     decision = decide(RTF, base, new, TEN_PERCENT, DEFAULT_ALPHA)
     assert decision.verdict is Verdict.SAME
-    assert decision.p is not None and decision.p < 1e-6
+    assert decision.p is not None
+    assert decision.p < 1e-6
     assert decision.reason.startswith("within 10% (p=")
 
 
@@ -143,17 +146,22 @@ def test_one_reading_metrics_are_never_called_significant() -> None:
     new = bench([0.4] * 15, j_per_audio_s=20.0, energy_valid=True)
     decision = decide(METRICS["j_per_audio_s"], base, new, TEN_PERCENT, DEFAULT_ALPHA)
     assert decision.verdict is Verdict.NO_SAMPLES
-    assert decision.p is None and decision.worse is True
+    assert decision.p is None
+    assert decision.worse is True
     row = Row(base, new, METRICS["j_per_audio_s"], TEN_PERCENT, gated=True, decision=decision)
     assert not row.fails(CompareOptions())
     assert row.fails(CompareOptions(fail_without_samples=True))
 
 
 def test_higher_is_better_metric_reads_the_other_way() -> None:
-    base, new = bench([0.40 + 0.001 * i for i in range(15)]), bench([0.30 + 0.001 * i for i in range(15)])
+    base, new = (
+        bench([0.40 + 0.001 * i for i in range(15)]),
+        bench([0.30 + 0.001 * i for i in range(15)]),
+    )
     decision = decide(METRICS["rtfx"], base, new, TEN_PERCENT, DEFAULT_ALPHA)
     assert decision.verdict is Verdict.IMPROVEMENT  # faster: more audio seconds per second
-    assert decision.change is not None and decision.change > 0.3
+    assert decision.change is not None
+    assert decision.change > 0.3
 
 
 @given(
@@ -187,9 +195,11 @@ def test_threshold_parsing_fails_only_with_value_error(text: str) -> None:
     try:
         threshold = parse_threshold(text)
     except ValueError as exc:
-        assert "\n" not in str(exc)
+        message = str(exc)
+        assert "\n" not in message
     else:
-        assert threshold.amount >= 0 and math.isfinite(threshold.amount)
+        assert threshold.amount >= 0
+        assert math.isfinite(threshold.amount)
 
 
 @pytest.mark.parametrize(

@@ -3,6 +3,7 @@ itself, and on the packaged tiny.en model."""
 
 from __future__ import annotations
 
+import itertools
 import struct
 from collections.abc import Sequence
 from pathlib import Path
@@ -95,13 +96,15 @@ def test_reads_every_dtype_scalar_alias_and_name(sample_file: Path) -> None:
     assert v["b/bfloat16"].dtype is Ct2DType.BFLOAT16
     np.testing.assert_array_equal(v["b/bfloat16"].array, BF16_BITS)
     np.testing.assert_array_equal(v["b/bfloat16"].as_float32(), BF16_VALUES)
-    assert v["enc/num_heads"].is_scalar and v["enc/num_heads"].item() == 6
+    assert v["enc/num_heads"].is_scalar
+    assert v["enc/num_heads"].item() == 6
     assert v["dec/activation"].item() == 3
     assert v["dec/scale"].item() == 0.125
     assert v["größe/ß"].shape == (0,)
     assert dict(model.aliases) == dict(SAMPLE_ALIASES)
     assert model.resolve("dec/projection/weight") is v["a/float32"]
-    assert "x/alias" in model and "nope" not in model
+    assert "x/alias" in model
+    assert "nope" not in model
     with pytest.raises(KeyError, match="nope"):
         model.resolve("nope")
     with pytest.raises(ValueError, match="not a scalar"):
@@ -192,7 +195,7 @@ def test_malformed_files_are_clear_errors(
 
 
 def test_string_without_nul_is_refused(tmp_path: Path) -> None:
-    spec = "Spec".encode()
+    spec = b"Spec"
     bad = struct.pack("<I", 6) + struct.pack("<H", len(spec)) + spec  # length omits the NUL
     path = tmp_path / "model.bin"
     path.write_bytes(bad + struct.pack("<I", 1) + struct.pack("<I", 0) * 2)
@@ -204,7 +207,7 @@ def test_parts_read_as_one_file(tmp_path: Path) -> None:
     data = _model_bytes(SAMPLE, SAMPLE_ALIASES)
     cuts = [0, 1, 1, 37, len(data) // 2, len(data)]  # includes an empty part
     parts = []
-    for index, (start, end) in enumerate(zip(cuts, cuts[1:], strict=False)):
+    for index, (start, end) in enumerate(itertools.pairwise(cuts)):
         part = tmp_path / f"model.bin.part{index}"
         part.write_bytes(data[start:end])
         parts.append(part)

@@ -72,6 +72,14 @@ def test_references_are_in_librispeech_style(corpus: SyntheticCorpus) -> None:
         assert set(reference) <= set("ABCDEFGHIJKLMNOPQRSTUVWXYZ' ")
 
 
+def test_order_is_by_id_whatever_the_order_of_transcript_lines(corpus_copy: Path) -> None:
+    transcript = corpus_copy / "1089" / "134686" / "1089-134686.trans.txt"
+    lines = transcript.read_text(encoding="utf-8").splitlines(keepends=True)
+    transcript.write_text("".join(reversed(lines)), encoding="utf-8")
+
+    assert [u.utterance_id for u in read_local(corpus_copy)] == EXPECTED_IDS
+
+
 def test_root_may_be_the_split_the_librispeech_folder_or_its_parent(
     corpus: SyntheticCorpus,
 ) -> None:

@@ -37,10 +37,12 @@ def test_torch_uuid_maps_through_a_reordered_visible_devices_list(
     lookup = torch_uuids.get
     first = resolve_cuda_ordinal(fake, 0, uuid_lookup=lookup)
     second = resolve_cuda_ordinal(fake, 1, uuid_lookup=lookup)
-    assert isinstance(first, GpuTarget) and isinstance(second, GpuTarget)
+    assert isinstance(first, GpuTarget)
+    assert isinstance(second, GpuTarget)
     assert (first.label, first.nvml_index, first.uuid) == ("cuda:0", 2, make_uuid(2))
     assert (second.label, second.nvml_index, second.uuid) == ("cuda:1", 0, make_uuid(0))
-    assert first.mapping == "torch_uuid" and first.used_by_process
+    assert first.mapping == "torch_uuid"
+    assert first.used_by_process
 
 
 def test_integer_visible_devices_without_uuid_lookup(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -48,7 +50,8 @@ def test_integer_visible_devices_without_uuid_lookup(monkeypatch: pytest.MonkeyP
     fake = _node()
     first = resolve_cuda_ordinal(fake, 0, uuid_lookup=None)
     second = resolve_cuda_ordinal(fake, 1, uuid_lookup=None)
-    assert isinstance(first, GpuTarget) and isinstance(second, GpuTarget)
+    assert isinstance(first, GpuTarget)
+    assert isinstance(second, GpuTarget)
     assert (first.nvml_index, second.nvml_index) == (2, 0)
     assert first.mapping == "cuda_visible_devices_index"
 
@@ -66,7 +69,8 @@ def test_ambiguous_uuid_prefix_is_refused() -> None:
     reason = resolve_cuda_ordinal(
         fake, 0, uuid_lookup=None, environ={"CUDA_VISIBLE_DEVICES": "GPU-0000000"}
     )
-    assert isinstance(reason, str) and "ambiguous" in reason
+    assert isinstance(reason, str)
+    assert "ambiguous" in reason
 
 
 def test_torch_uuid_wins_over_visible_devices() -> None:
@@ -81,7 +85,8 @@ def test_integers_refused_when_cuda_and_nvml_orders_may_differ() -> None:
     assert isinstance(reason, str)
     assert "CUDA_DEVICE_ORDER=PCI_BUS_ID" in reason
     ok = _resolve(fake, 1, {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"})
-    assert ok.nvml_index == 1 and ok.mapping == "cuda_ordinal"
+    assert ok.nvml_index == 1
+    assert ok.mapping == "cuda_ordinal"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +110,8 @@ def test_mig_uuid_from_torch_meters_the_parent() -> None:
 def test_ordinal_missing_from_visible_devices_is_a_reason() -> None:
     fake = _node()
     reason = resolve_cuda_ordinal(fake, 2, uuid_lookup=None, environ={"CUDA_VISIBLE_DEVICES": "1"})
-    assert isinstance(reason, str) and reason.startswith("cuda:2: cannot map")
+    assert isinstance(reason, str)
+    assert reason.startswith("cannot map cuda:2 to an NVML device")
 
 
 @pytest.mark.parametrize(

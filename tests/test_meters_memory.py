@@ -23,7 +23,8 @@ def test_peak_rss_sees_a_200mb_allocation_inside_the_window() -> None:
     time.sleep(0.1)
     del block
     reading = meter.end()
-    assert reading.rss_begin_bytes is not None and reading.peak_rss_bytes is not None
+    assert reading.rss_begin_bytes is not None
+    assert reading.peak_rss_bytes is not None
     assert reading.peak_rss_bytes - reading.rss_begin_bytes >= 150 * MB
     assert reading.rss_samples >= 3
     assert reading.cuda_peak_allocated_bytes is None

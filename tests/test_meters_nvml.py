@@ -77,7 +77,8 @@ def test_counter_energy_of_known_profile_within_1_percent_real_time() -> None:
     meter = _meter(fake, min_window_s=1.0)
     reading = _window(meter, lambda: time.sleep(1.2))
     assert reading.energy_source == ENERGY_COUNTER
-    assert reading.t_begin_s is not None and reading.t_end_s is not None
+    assert reading.t_begin_s is not None
+    assert reading.t_end_s is not None
     expected = _wave_energy(reading.t_begin_s - gpu.epoch, reading.t_end_s - gpu.epoch)
     assert reading.energy_j is not None
     error = abs(reading.energy_j - expected)
@@ -136,8 +137,10 @@ def test_polling_fallback_integrates_power_when_counter_not_supported() -> None:
     assert meter.source == POWER_POLLING
     reading = _window(meter, lambda: time.sleep(0.4))
     assert reading.energy_source == "nvml_power_polling"
-    assert reading.samples is not None and reading.samples >= 10
-    assert reading.t_begin_s is not None and reading.t_end_s is not None
+    assert reading.samples is not None
+    assert reading.samples >= 10
+    assert reading.t_begin_s is not None
+    assert reading.t_end_s is not None
     t0, t1 = reading.t_begin_s - gpu.epoch, reading.t_end_s - gpu.epoch
     expected = 100.0 * (t1 - t0) + 100.0 * (t1**2 - t0**2)
     assert reading.energy_j == pytest.approx(expected, rel=2e-3)  # mW rounding of samples
@@ -171,7 +174,8 @@ def test_counter_lost_mid_window_gives_null_not_a_number() -> None:
     gpu.errors["nvmlDeviceGetTotalEnergyConsumption"] = 15  # GPU is lost
     reading = meter.end()
     assert reading.energy_j is None
-    assert reading.null_reason is not None and "NVMLError_GpuIsLost" in reading.null_reason
+    assert reading.null_reason is not None
+    assert "NVMLError_GpuIsLost" in reading.null_reason
 
 
 def test_counter_going_backwards_gives_null() -> None:
@@ -184,7 +188,8 @@ def test_counter_going_backwards_gives_null() -> None:
     clock.sleep(1.0)
     reading = meter.end()
     assert reading.energy_j is None
-    assert reading.null_reason is not None and "backwards" in reading.null_reason
+    assert reading.null_reason is not None
+    assert "backwards" in reading.null_reason
 
 
 # -- validity flags ----------------------------------------------------------------------------
@@ -284,10 +289,12 @@ def test_synchronize_is_called_before_counter_reads_at_both_edges() -> None:
                    synchronize=lambda: events.append("sync"))  # fmt: skip
     events.clear()
     meter.begin()
-    assert events[0] == "sync" and "read" in events
+    assert events[0] == "sync"
+    assert "read" in events
     events.clear()
     meter.end()
-    assert events[0] == "sync" and "read" in events
+    assert events[0] == "sync"
+    assert "read" in events
 
 
 # -- idle baseline -----------------------------------------------------------------------------

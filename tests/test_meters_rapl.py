@@ -53,9 +53,7 @@ def test_overlapping_domains_are_not_double_counted(tmp_path: Path) -> None:
     tree = FakePowercap(tmp_path / "powercap")
     tree.add_package(0)
     tree.add_psys(1)
-    meters = [
-        RaplEnergyMeter(z, reader=tree.read_text, min_window_s=0.0) for z in _zones(tree)
-    ]
+    meters = [RaplEnergyMeter(z, reader=tree.read_text, min_window_s=0.0) for z in _zones(tree)]
     for m in meters:
         m.begin()
     tree.advance("intel-rapl:0", 30_000_000)  # package: 30 J
@@ -131,7 +129,8 @@ def test_counter_unreadable_mid_window_gives_null(tmp_path: Path) -> None:
     tree.deny("intel-rapl:0")
     reading = meter.end()
     assert reading.energy_j is None
-    assert reading.null_reason is not None and "permission denied" in reading.null_reason
+    assert reading.null_reason is not None
+    assert "permission denied" in reading.null_reason
 
 
 def test_zero_and_short_windows_are_invalid(tmp_path: Path) -> None:

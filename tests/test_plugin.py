@@ -100,3 +100,54 @@ def test_matrix_is_model_major(suite: pytest.Pytester) -> None:
         ],
         consecutive=True,
     )
+
+
+FAKE_NVML_CONFTEST = """
+import sys
+sys.path.insert(0, {repo!r})
+from tests.fakes_nvml import FakeGpu, FakeNvml, make_uuid
+
+# FAKE NVML: one simulated A100 drawing a constant {watts} W (counter in mJ, 100 ms updates).
+sys.modules["pynvml"] = FakeNvml([FakeGpu(uuid=make_uuid(0), power_w={watts})])
+"""
+
+
+@pytest.mark.slow
+def test_suite_run_with_fake_nvml_writes_energy_of_its_power_profile(
+    suite: pytest.Pytester,
+) -> None:
+    watts = 150.0
+    conftest = (suite.path / "conftest.py").read_text()
+    (suite.path / "conftest.py").write_text(FAKE_NVML_CONFTEST.format(watts=watts, repo=str(REPO)) + conftest)
+    # A subprocess, so the fake never leaks into this process's sys.modules.
+    result = suite.runpytest_subprocess(
+        "--whisper-durations=3",
+        "--whisper-rounds=2",
+        "--whisper-gpus=all",  # meter the (fake) node GPU although the model runs on CPU
+        "--whisper-min-window=2",
+        "--whisper-idle=0.5",
+        "--benchmark-json=out.json",
+        "-p", "no:cacheprovider",
+    )  # fmt: skip
+    result.assert_outcomes(passed=1)
+    (bench,) = json.loads((suite.path / "out.json").read_text())["benchmarks"]
+    info = bench["extra_info"]
+
+    assert info["energy_source"] == "nvml_energy_counter"
+    assert info["energy_valid"] is True, info["energy_invalid_reasons"]
+    window_s = info["energy_window_s"]
+    assert window_s >= 2.0
+    assert info["rounds"] >= 2 and bench["stats"]["rounds"] == info["rounds"]
+    assert info["energy_j"] == pytest.approx(watts * window_s, rel=0.01)
+    assert info["avg_power_w"] == pytest.approx(watts, rel=0.01)
+    assert info["idle_power_w"] == pytest.approx(watts, rel=0.01)
+    audio_total_s = info["audio_s"] * info["rounds"]
+    assert info["j_per_audio_s"] == pytest.approx(info["energy_j"] / audio_total_s, rel=1e-9)
+    tokens_total = info["tokens"] * info["rounds"]
+    assert info["j_per_token"] == pytest.approx(info["energy_j"] / tokens_total, rel=1e-9)
+    (device,) = info["energy_devices"]
+    assert device["uuid"].startswith("GPU-")
+    (gpu_before,) = info["device_state"]["before"]["gpus"]
+    assert gpu_before["device"] == device["device"]
+    assert (gpu_before["sm_clock_mhz"], gpu_before["power_limit_w"]) == (1410, 400.0)
+    assert gpu_before["temperature_c"] == 40

@@ -30,6 +30,8 @@ def test_transcribe(benchmark, model):
         rounds_inference_s=rounds, inference_s=sum(rounds) / 15,
         rtf=sum(rounds) / (5.0 * 15), j_per_audio_s=None,
         energy_null_reason="no energy sensor on this machine",
+        device_state={"before": {"gpus": [{"device": "cuda:0", "nvml_index": 0,
+                                           "sm_clock_mhz": 1410, "power_limit_w": 400.0}]}},
     )
     benchmark.pedantic(lambda: None, rounds=3)
 """
@@ -42,8 +44,8 @@ def pytest_benchmark_generate_commit_info(config):
     return {"id": "test", "dirty": False}  # no git/hg subprocesses
 
 def pytest_benchmark_update_machine_info(config, machine_info):
-    machine_info["whisperbench"] = {"cpu_model": "Test CPU", "gpus": [
-        {"name": "NVIDIA A100-SXM4-40GB", "power_limit_w": 400.0, "app_sm_clock_mhz": 1410}]}
+    machine_info["whisperbench"] = {"host": {"cpu_model": "Test CPU"}, "gpus": [
+        {"nvml_index": 0, "name": "NVIDIA A100-SXM4-40GB", "power_limit_w": 400.0}]}
 """
 
 
@@ -54,13 +56,17 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     return pytester
 
 
-def run(
-    pytester: pytest.Pytester, *args: str, slow: float = 1.0
-) -> pytest.RunResult:
+def run(pytester: pytest.Pytester, *args: str, slow: float = 1.0) -> pytest.RunResult:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SLOW", str(slow))
         return pytester.runpytest_inprocess(
-            "-p", "whisperbench.pytest_gate", "-p", "no:cacheprovider", *args
+            "-p",
+            "whisperbench.pytest_gate",
+            "-p",
+            "no:cacheprovider",
+            "-p",
+            "no:hypothesispytest",  # re-imports hypothesis on every in-process run
+            *args,
         )
 
 
@@ -72,54 +78,79 @@ def baseline(pytester: pytest.Pytester) -> Path:
 
 def test_same_code_passes_the_gate(suite: pytest.Pytester) -> None:
     base = baseline(suite)
-    result = run(suite, f"--benchmark-json={suite.path / 'new.json'}",
-                 f"--whisper-compare={base}", "--whisper-compare-fail=rtf:10%")
+    result = run(
+        suite,
+        f"--benchmark-json={suite.path / 'new.json'}",
+        f"--whisper-compare={base}",
+        "--whisper-compare-fail=rtf:10%",
+    )
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines([
-        "*- whisperbench gate -*",
-        "BASE base: *base.json*",
-        "NEW  this run: <this run>*",
-        "test_transcribe[[]tiny.en[]]*rtf (<)*same*pass",
-        "OK: no regression in gated metrics (2 same)",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*- whisperbench gate -*",
+            "BASE base: *base.json*",
+            "NEW  this run: <this run>*",
+            "test_transcribe[[]tiny.en[]]*rtf (<)*same*pass",
+            "OK: no regression in gated metrics (2 same)",
+        ]
+    )
 
 
 def test_slower_code_fails_the_session_with_the_table(suite: pytest.Pytester) -> None:
     base = baseline(suite)
-    result = run(suite, f"--benchmark-json={suite.path / 'new.json'}",
-                 f"--whisper-compare={base}", "--whisper-compare-fail=rtf:10%", slow=1.3)
+    result = run(
+        suite,
+        f"--benchmark-json={suite.path / 'new.json'}",
+        f"--whisper-compare={base}",
+        "--whisper-compare-fail=rtf:10%",
+        slow=1.3,
+    )
     result.assert_outcomes(passed=2)  # every test passed; the gate fails the session
     assert result.ret == pytest.ExitCode.TESTS_FAILED
-    result.stdout.fnmatch_lines([
-        "*- whisperbench gate -*",
-        "test_transcribe[[]tiny.en[]]*rtf (<)*+30.0%*10%*MWU 15/15*regression*FAIL",
-        "*rtf (<)*+30.0%*10%*MWU 15/15*regression*FAIL",
-        "why:",
-        "  FAIL rtf regression in test_transcribe[[]tiny.en[]], test_transcribe[[]base.en[]]: "
-        "worse, beyond 10%, significant: p=* < alpha=0.01",
-        "FAIL: 2 gated check(s) failed (2 regression)",
-        "whisperbench gate: FAILED",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*- whisperbench gate -*",
+            "test_transcribe[[]tiny.en[]]*rtf (<)*+30.0%*10%*MWU 15/15*regression*FAIL",
+            "*rtf (<)*+30.0%*10%*MWU 15/15*regression*FAIL",
+            "why:",
+            "  FAIL rtf regression in test_transcribe[[]tiny.en[]], test_transcribe[[]base.en[]]: "
+            "worse, beyond 10%, significant: p=* < alpha=0.01",
+            "FAIL: 2 gated check(s) failed (2 regression)",
+            "whisperbench gate: FAILED",
+        ]
+    )
     # The run's own JSON was still written, for the artifact upload.
     assert len(json.loads((suite.path / "new.json").read_text())["benchmarks"]) == 2
 
 
 def test_energy_gate_without_sensor_is_reported_not_failed(suite: pytest.Pytester) -> None:
     base = baseline(suite)
-    result = run(suite, f"--benchmark-json={suite.path / 'new.json'}",
-                 f"--whisper-compare={base}", "--whisper-compare-fail=j_per_audio_s:5%")
+    result = run(
+        suite,
+        f"--benchmark-json={suite.path / 'new.json'}",
+        f"--whisper-compare={base}",
+        "--whisper-compare-fail=j_per_audio_s:5%",
+    )
     assert result.ret == pytest.ExitCode.OK
-    result.stdout.fnmatch_lines([
-        "*j_per_audio_s (<)*unavailable*untested",
-        "*j_per_audio_s unavailable in *: BASE: no energy: no energy sensor on this machine",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "*j_per_audio_s (<)*unavailable*untested",
+            "*j_per_audio_s unavailable in *: BASE: no energy: no energy sensor on this machine",
+        ]
+    )
 
 
 def test_base_by_storage_id(suite: pytest.Pytester) -> None:
     storage = suite.path / "store"
     run(suite, "--benchmark-autosave", f"--benchmark-storage={storage}").assert_outcomes(passed=2)
-    result = run(suite, "--benchmark-autosave", f"--benchmark-storage={storage}",
-                 "--whisper-compare=0001", "--whisper-compare-fail=rtf:10%", slow=1.3)
+    result = run(
+        suite,
+        "--benchmark-autosave",
+        f"--benchmark-storage={storage}",
+        "--whisper-compare=0001",
+        "--whisper-compare-fail=rtf:10%",
+        slow=1.3,
+    )
     assert result.ret == pytest.ExitCode.TESTS_FAILED
     result.stdout.fnmatch_lines(["BASE 0001_*", "FAIL: 2 gated check(s) failed*"])
 
@@ -127,16 +158,22 @@ def test_base_by_storage_id(suite: pytest.Pytester) -> None:
 def test_machine_mismatch_is_refused(suite: pytest.Pytester) -> None:
     base = baseline(suite)
     document = json.loads(base.read_text())
-    document["machine_info"]["whisperbench"]["gpus"][0]["power_limit_w"] = 250.0
+    for bench in document["benchmarks"]:
+        bench["extra_info"]["device_state"]["before"]["gpus"][0]["power_limit_w"] = 250.0
     base.write_text(json.dumps(document))
-    args = (f"--benchmark-json={suite.path / 'new.json'}", f"--whisper-compare={base}",
-            "--whisper-compare-fail=rtf:10%")
+    args = (
+        f"--benchmark-json={suite.path / 'new.json'}",
+        f"--whisper-compare={base}",
+        "--whisper-compare-fail=rtf:10%",
+    )
     result = run(suite, *args)
     assert result.ret == pytest.ExitCode.USAGE_ERROR
-    result.stdout.fnmatch_lines([
-        "whisperbench gate: error: runs come from different machines or device settings: "
-        "GPU 0 power limit: 250 W vs 400 W; refusing to compare*",
-    ])
+    result.stdout.fnmatch_lines(
+        [
+            "whisperbench gate: error: runs come from different machines or device settings: "
+            "GPU 0 power limit: 250 W vs 400 W; refusing to compare*",
+        ]
+    )
     allowed = run(suite, *args, "--whisper-compare-allow-machine-mismatch")
     assert allowed.ret == pytest.ExitCode.OK
     allowed.stdout.fnmatch_lines(["WARNING: compared across different machines/settings*"])
@@ -145,12 +182,18 @@ def test_machine_mismatch_is_refused(suite: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["--whisper-compare=nope.json", "--benchmark-json=x.json"],
-         "*--whisper-compare: no such run file: 'nope.json'*"),
-        (["--whisper-compare=base.json"],
-         "*--whisper-compare gates on this run's JSON: add --benchmark-json=FILE*"),
-        (["--whisper-compare-fail=rtf:10%"],
-         "*--whisper-compare-fail needs --whisper-compare=BASE*"),
+        (
+            ["--whisper-compare=nope.json", "--benchmark-json=x.json"],
+            "*--whisper-compare: no such run file: 'nope.json'*",
+        ),
+        (
+            ["--whisper-compare=base.json"],
+            "*--whisper-compare gates on this run's JSON: add --benchmark-json=FILE*",
+        ),
+        (
+            ["--whisper-compare-fail=rtf:10%"],
+            "*--whisper-compare-fail needs --whisper-compare=BASE*",
+        ),
         (["--whisper-compare-fail=rtf:ten"], "*bad threshold 'ten'*"),
         (["--whisper-compare-fail=nope:5%"], "*unknown metric 'nope'*"),
     ],
@@ -165,9 +208,14 @@ def test_usage_errors_stop_before_any_benchmark(
     assert "passed" not in result.stdout.str()
 
 
+@pytest.mark.filterwarnings("ignore:Not saving anything")
 def test_nothing_to_gate_when_no_benchmark_ran(suite: pytest.Pytester) -> None:
     base = baseline(suite)
-    result = run(suite, f"--benchmark-json={suite.path / 'new.json'}",
-                 f"--whisper-compare={base}", "--benchmark-skip")
+    result = run(
+        suite,
+        f"--benchmark-json={suite.path / 'new.json'}",
+        f"--whisper-compare={base}",
+        "--benchmark-skip",
+    )
     assert result.ret == pytest.ExitCode.OK
     result.stdout.fnmatch_lines(["whisperbench gate: nothing to gate: no benchmark ran"])

@@ -66,7 +66,7 @@ def test_writer_schema_version_is_readable() -> None:
 def test_newer_schema_version_is_refused_with_one_line(tmp_path: Path) -> None:
     document = json.loads(BASE.read_text())
     document["benchmarks"][1]["extra_info"]["schema_version"] = 99
-    with pytest.raises(RunError, match="schema_version 99.*reads versions up to 1") as info:
+    with pytest.raises(RunError, match=r"schema_version 99.*reads versions up to 1") as info:
         load_run(write(tmp_path / "future.json", document))
     assert "\n" not in str(info.value)
 
@@ -105,7 +105,10 @@ def test_resolve_existing_file_wins(tmp_path: Path) -> None:
         (f"{MACHINE_DIR}/0001", f"{MACHINE_DIR}/0001_abc123_20260101_000000.json"),
         ("0002", f"{MACHINE_DIR}/0002_def456_20260102_000000.json"),
         ("0002_def", f"{MACHINE_DIR}/0002_def456_20260102_000000.json"),
-        ("Linux-CPython-3.12-64bit/0001", "Linux-CPython-3.12-64bit/0001_fedcba_20260103_000000.json"),
+        (
+            "Linux-CPython-3.12-64bit/0001",
+            "Linux-CPython-3.12-64bit/0001_fedcba_20260103_000000.json",
+        ),
     ],
 )
 def test_resolve_storage_ids_like_pytest_benchmark(storage: Path, spec: str, expected: str) -> None:
@@ -191,11 +194,18 @@ def test_real_pytest_benchmark_storage_resolves(pytester: pytest.Pytester) -> No
     )
     storage = pytester.path / "store"
     result = pytester.runpytest_inprocess(
-        "-p", "no:cacheprovider", "--benchmark-autosave", f"--benchmark-storage={storage}", "-q"
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:hypothesispytest",
+        "--benchmark-autosave",
+        f"--benchmark-storage={storage}",
+        "-q",
     )
     result.assert_outcomes(passed=1)
     path = resolve_run("0001", storage)
-    assert path.parent.parent == storage and path.name.startswith("0001_")
+    assert path.parent.parent == storage
+    assert path.name.startswith("0001_")
     run = load_run(path)
     assert run.benchmarks[0].name == "test_tiny"
     # Saved runs carry no per-round data unless --benchmark-save-data was given.

@@ -299,6 +299,7 @@ def _run(args: argparse.Namespace) -> int:
             )
     finally:
         close()
+        meters.close()
 
     per_clip = _per_clip_times(result, args.batch_size)
     record = seed_record(

@@ -2,12 +2,13 @@
 
 Both front ends call :func:`measure`: the pytest fixtures hand it a ``run_rounds`` that goes
 through ``benchmark.pedantic`` (so pytest-benchmark times the same rounds), the CLI lets it
-loop. Warm-up runs before the meter window opens, so it is in no figure (measurement rule 3).
+loop. Warm-up runs before the meter window opens, so it is in no figure (measurement rule 3);
+idle power is sampled before the warm-up, while the device is quiet (rule 6).
 
 When an energy sensor is metered, the window must last at least ``min_window_s``
-(measurement rule 5): the number of rounds is raised to fill it, estimated from the warm-up
-rounds' duration, and capped by ``max_rounds``. The meters flag a window that still falls
-short.
+(measurement rule 5): the number of rounds is raised to fill it (with a 20% margin),
+estimated from the fastest warm-up round after the first, and capped by ``max_rounds``. The
+meters flag a window that still falls short.
 """
 
 from __future__ import annotations
@@ -38,9 +39,15 @@ class WindowMeters(Protocol):
     @property
     def energy_active(self) -> bool: ...
 
+    def measure_idle(self) -> None: ...
+
     def begin(self) -> None: ...
 
     def end(self) -> Any: ...
+
+
+#: Rounds are sized to fill this much more than the minimum window, for round-time jitter.
+_WINDOW_MARGIN = 1.2
 
 
 @dataclass(frozen=True)
@@ -163,17 +170,24 @@ def measure(
     recorder = RoundRecorder(
         transcriber, [[clip.samples for clip in b] for b in batches], on_batch
     )
-    warmup_started = time.perf_counter()
-    _loop(recorder, settings.warmup_rounds)
-    warmup_s = time.perf_counter() - warmup_started
+    if meters is not None:
+        meters.measure_idle()  # model loaded, nothing running yet: the quietest moment
+    stretch = meters is not None and meters.energy_active and settings.min_window_s > 0
+    # The first round is the slowest (allocations, lazy init): to size an energy window,
+    # time a later one, so stretching needs at least two warm-up rounds.
+    warmup_rounds = max(settings.warmup_rounds, 2) if stretch else settings.warmup_rounds
+    warmup_round_s = []
+    for _ in range(warmup_rounds):
+        started = time.perf_counter()
+        recorder()
+        warmup_round_s.append(time.perf_counter() - started)
     recorder.rounds.clear()
 
     rounds = settings.rounds
-    if meters is not None and meters.energy_active and settings.min_window_s > 0:
-        per_round_s = warmup_s / settings.warmup_rounds if settings.warmup_rounds else 0.0
-        if per_round_s > 0:
-            needed = math.ceil(settings.min_window_s / per_round_s)
-            rounds = min(max(rounds, needed), settings.max_rounds)
+    if stretch and warmup_round_s:
+        per_round_s = min(warmup_round_s[1:] or warmup_round_s)
+        needed = math.ceil(_WINDOW_MARGIN * settings.min_window_s / per_round_s)
+        rounds = min(max(rounds, needed), settings.max_rounds)
 
     readings = None
     if meters is None:
@@ -193,7 +207,7 @@ def measure(
         references=[clip.reference for clip in clips],
         batch_size=size,
         rounds=list(recorder.rounds),
-        warmup_rounds=settings.warmup_rounds,
+        warmup_rounds=warmup_rounds,
         memory=readings.memory_summary() if readings is not None else {},
         energy=(
             readings.energy_summary(audio_s * len(recorder.rounds), tokens)

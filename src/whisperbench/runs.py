@@ -26,12 +26,16 @@ __all__ = [
     "Run",
     "RunError",
     "finite",
+    "gpu_name",
     "gpu_states",
+    "host_fact",
     "load_run",
     "load_runs",
     "match_benchmarks",
     "resolve_run",
     "run_from_document",
+    "session_facts",
+    "session_gpus",
 ]
 
 #: ``extra_info["schema_version"]`` values this reader understands (schema.SCHEMA_VERSION
@@ -201,6 +205,44 @@ def gpu_states(extra_info: Mapping[str, Any], when: str = "before") -> list[Mapp
     if isinstance(gpu, Mapping):
         return [gpu]
     return [state] if "sm_clock_mhz" in state or "uuid" in state else []
+
+
+def session_facts(run: Run) -> Mapping[str, Any]:
+    """``machine_info["whisperbench"]``: ``host`` (CPU, versions), ``nvml``, ``gpus``."""
+    return _mapping(run.machine_info.get("whisperbench"))
+
+
+def host_fact(run: Run, key: str) -> Any:
+    """A host fact of the session (``cpu_model``, ``torch_version``, ...), or None.
+
+    Reads ``machine_info["whisperbench"]["host"]``, then the same key one level up, then, for
+    ``cpu_model``, pytest-benchmark's own ``machine_info["cpu"]["brand_raw"]``.
+    """
+    facts = session_facts(run)
+    value = _mapping(facts.get("host")).get(key, facts.get(key))
+    if value is None and key == "cpu_model":
+        value = _mapping(run.machine_info.get("cpu")).get("brand_raw")
+    return value
+
+
+def session_gpus(run: Run) -> list[Mapping[str, Any]]:
+    """The GPUs NVML saw in the session (name, uuid, power limit...), by NVML index."""
+    gpus = session_facts(run).get("gpus")
+    return [gpu for gpu in gpus if isinstance(gpu, Mapping)] if isinstance(gpus, list) else []
+
+
+def gpu_name(run: Run, state: Mapping[str, Any]) -> str | None:
+    """The model name of the GPU a window snapshot describes (its own, else by NVML index)."""
+    if state.get("name"):
+        return str(state["name"])
+    index = state.get("nvml_index")
+    for gpu in session_gpus(run):
+        if isinstance(index, int) and gpu.get("nvml_index", -1) == index:
+            return str(gpu.get("name")) if gpu.get("name") else None
+    gpus = session_gpus(run)
+    if isinstance(index, int) and 0 <= index < len(gpus) and gpus[index].get("name"):
+        return str(gpus[index]["name"])
+    return None
 
 
 def _benchmark(raw: Any, path: Path, label: str) -> Benchmark:

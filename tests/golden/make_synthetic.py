@@ -25,28 +25,76 @@ DTYPE_SPEED = {"float32": 1.0, "float16": 0.55}
 DTYPE_BYTES = {"float32": 4, "float16": 2}
 
 
-def gpu(sm_clock: int, power_limit: float = 400.0) -> dict[str, Any]:
+GPU_NAME = "NVIDIA A100-SXM4-40GB"
+
+
+def gpu_static(power_limit: float = 400.0) -> dict[str, Any]:
+    """machine_info["whisperbench"]["gpus"][i], as device_state.gpu_static_info writes it."""
     return {
-        "index": 0,
-        "name": "NVIDIA A100-SXM4-40GB",
+        "device": "nvml:0",
+        "nvml_index": 0,
+        "name": GPU_NAME,
         "uuid": "GPU-00000000-1111-2222-3333-444444444444",
-        "driver": "550.54.15",
+        "memory_total_bytes": 42_949_672_960,
+        "max_sm_clock_mhz": 1410,
+        "max_mem_clock_mhz": 1215,
+        "power_limit_w": power_limit,
+        "default_power_limit_w": 400.0,
+        "persistence_mode": True,
+        "mig_mode": False,
+        "mig_mode_pending": False,
+        "ecc_mode": True,
+        "ecc_mode_pending": True,
+        "unavailable": {},
+    }
+
+
+def gpu_snapshot(
+    sm_clock: int, power_limit: float = 400.0, temperature: int = 41
+) -> dict[str, Any]:
+    """device_state["before"|"after"]["gpus"][i], as device_state.gpu_snapshot writes it."""
+    return {
+        "device": "cuda:0",
+        "nvml_index": 0,
         "sm_clock_mhz": sm_clock,
         "mem_clock_mhz": 1215,
-        "app_sm_clock_mhz": sm_clock,
+        "app_sm_clock_mhz": 1095,
+        "app_mem_clock_mhz": 1215,
         "power_limit_w": power_limit,
-        "temperature_c": 41,
+        "power_w": 62.5,
+        "temperature_c": temperature,
+        "throttle_reasons": [],
+        "throttle_reasons_mask": 0,
+        "unavailable": {},
     }
 
 
-def machine_info(device: str, sm_clock: int = 1410) -> dict[str, Any]:
-    wb: dict[str, Any] = {
+def machine_info(device: str) -> dict[str, Any]:
+    cuda = device.startswith("cuda")
+    host = {
         "cpu_model": "AMD EPYC 7742 64-Core Processor",
-        "threads": 8,
-        "torch": "2.13.0",
-        "transformers": "5.23.0",
-        "gpus": [gpu(sm_clock)] if device.startswith("cuda") else [],
+        "logical_cores": 16,
+        "physical_cores": 8,
+        "usable_cores": 16,
+        "torch_threads": 8,
+        "python_version": "3.11.7",
+        "python_implementation": "CPython",
+        "torch_version": "2.13.0+cu128" if cuda else "2.13.0+cpu",
+        "torch_cuda_version": "12.8" if cuda else None,
+        "transformers_version": "5.23.0",
+        "machine": "x86_64",
     }
+    nvml = (
+        {
+            "available": True,
+            "reason": None,
+            "driver_version": "570.86.15",
+            "cuda_driver_version": "12.8",
+            "nvml_version": "12.570.86.15",
+        }
+        if cuda
+        else {"available": False, "reason": "NVML Shared Library Not Found"}
+    )
     return {
         "node": "synthetic-node",
         "processor": "x86_64",
@@ -54,8 +102,8 @@ def machine_info(device: str, sm_clock: int = 1410) -> dict[str, Any]:
         "python_implementation": "CPython",
         "python_version": "3.11.7",
         "system": "Linux",
-        "cpu": {"brand_raw": wb["cpu_model"], "count": 16},
-        "whisperbench": wb,
+        "cpu": {"brand_raw": host["cpu_model"], "count": 16},
+        "whisperbench": {"host": host, "nvml": nvml, "gpus": [gpu_static()] if cuda else []},
     }
 
 
@@ -106,7 +154,7 @@ def benchmark(
     features, encoder = 0.08 * inference, 0.27 * inference
     decoder = inference - features - encoder
     case = f"{model}-{dtype}-{audio_s:g}s-b1{name_suffix}"
-    power = 180.0 * energy_factor * (sm_clock / 1410) ** 1.6 if energy else None
+    power = (60.0 + 140.0 * (sm_clock / 1410) ** 2.2) * energy_factor if energy else None
     energy_j = power * sum(per_round) if power is not None else None
     audio_total = audio_s * rounds
     info: dict[str, Any] = {
@@ -146,11 +194,14 @@ def benchmark(
         "wer": {"tiny.en": 0.062, "base.en": 0.041}[model],
         "peak_rss_bytes": 1_900_000_000 + parameters * 4,
         "cuda_peak_allocated_bytes": parameters * DTYPE_BYTES[dtype] + 60_000_000
-        if device != "cpu" else None,
+        if device != "cpu"
+        else None,
         "cuda_peak_reserved_bytes": parameters * DTYPE_BYTES[dtype] + 90_000_000
-        if device != "cpu" else None,
+        if device != "cpu"
+        else None,
         "nvml_process_gpu_memory_bytes": parameters * DTYPE_BYTES[dtype] + 500_000_000
-        if device != "cpu" else None,
+        if device != "cpu"
+        else None,
         "energy_j": energy_j,
         "energy_above_idle_j": None if energy_j is None else energy_j - 55.0 * sum(per_round),
         "idle_power_w": 55.0 if energy else None,
@@ -162,11 +213,16 @@ def benchmark(
         "energy_valid": bool(energy),
         "energy_invalid_reasons": [],
         "energy_null_reason": None if energy else "no energy sensor on this machine",
-        "energy_devices": [{"index": 0, "name": gpu(sm_clock)["name"]}] if energy else [],
+        "energy_devices": [{"device": "cuda:0", "nvml_index": 0}] if energy else [],
         "device_state": {
-            "before": {"gpus": [gpu(sm_clock)]} if device != "cpu" else {"gpus": []},
-            "after": {"gpus": [gpu(sm_clock) | {"temperature_c": 47}]}
-            if device != "cpu" else {"gpus": []},
+            "before": {
+                "host": {"loadavg_1m": 0.4, "cpu_freq_mhz": 2250.0},
+                "gpus": [gpu_snapshot(sm_clock)] if device != "cpu" else [],
+            },
+            "after": {
+                "host": {"loadavg_1m": 0.9, "cpu_freq_mhz": 2250.0},
+                "gpus": [gpu_snapshot(sm_clock, temperature=47)] if device != "cpu" else [],
+            },
         },
     }
     return {
@@ -176,20 +232,33 @@ def benchmark(
         "params": {"model": model, "dtype": dtype, "audio_s": audio_s, "batch_size": 1},
         "param": case,
         "extra_info": info,
-        "options": {"disable_gc": False, "timer": "perf_counter", "min_rounds": 5,
-                    "max_time": 1.0, "min_time": 5e-06, "warmup": False},
+        "options": {
+            "disable_gc": False,
+            "timer": "perf_counter",
+            "min_rounds": 5,
+            "max_time": 1.0,
+            "min_time": 5e-06,
+            "warmup": False,
+        },
         "stats": stats(per_round),
     }
 
 
-def run(benchmarks: list[dict[str, Any]], device: str, sm_clock: int = 1410) -> dict[str, Any]:
+def run(benchmarks: list[dict[str, Any]], device: str) -> dict[str, Any]:
     return {
-        "machine_info": machine_info(device, sm_clock),
-        "commit_info": {"id": "synthetic", "time": None, "author_time": None, "dirty": False,
-                        "project": "whisperbench", "branch": "main"},
+        "machine_info": machine_info(device),
+        "commit_info": {
+            "id": "synthetic",
+            "time": None,
+            "author_time": None,
+            "dirty": False,
+            "project": "whisperbench",
+            "branch": "main",
+        },
         "benchmarks": benchmarks,
         "datetime": "2026-01-01T00:00:00+00:00",
         "version": "5.2.3",
+        "whisperbench": {"schema_version": 1, "options": {"rounds": 15}},
     }
 
 
@@ -197,19 +266,45 @@ def main() -> None:
     cases = [(m, d) for m in MODELS for d in DTYPE_SPEED]
     outputs = {
         "synthetic_a100_base.json": run(
-            [benchmark(np.random.default_rng(1 + i), m, d, "cuda:0") for i, (m, d) in
-             enumerate(cases)], "cuda:0"),
+            [
+                benchmark(np.random.default_rng(1 + i), m, d, "cuda:0")
+                for i, (m, d) in enumerate(cases)
+            ],
+            "cuda:0",
+        ),
         "synthetic_a100_slower.json": run(
-            [benchmark(np.random.default_rng(101 + i), m, d, "cuda:0", slow=1.2,
-                       energy_factor=1.15) for i, (m, d) in enumerate(cases)], "cuda:0"),
+            [
+                benchmark(
+                    np.random.default_rng(101 + i), m, d, "cuda:0", slow=1.2, energy_factor=1.15
+                )
+                for i, (m, d) in enumerate(cases)
+            ],
+            "cuda:0",
+        ),
         "synthetic_cpu_nosensors.json": run(
-            [benchmark(np.random.default_rng(201 + i), m, "float32", "cpu", energy=False,
-                       rounds=5) for i, m in enumerate(MODELS)], "cpu"),
+            [
+                benchmark(
+                    np.random.default_rng(201 + i), m, "float32", "cpu", energy=False, rounds=5
+                )
+                for i, m in enumerate(MODELS)
+            ],
+            "cpu",
+        ),
     }
     for clock in (510, 960, 1410):
         outputs[f"synthetic_a100_clock{clock}.json"] = run(
-            [benchmark(np.random.default_rng(clock), "tiny.en", "float16", "cuda:0",
-                       sm_clock=clock, rounds=5)], "cuda:0", sm_clock=clock)
+            [
+                benchmark(
+                    np.random.default_rng(clock),
+                    "tiny.en",
+                    "float16",
+                    "cuda:0",
+                    sm_clock=clock,
+                    rounds=5,
+                )
+            ],
+            "cuda:0",
+        )
     for name, document in outputs.items():
         (HERE / name).write_text(json.dumps(document, indent=4) + "\n", encoding="utf-8")
         print("wrote", HERE / name)

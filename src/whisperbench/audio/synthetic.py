@@ -128,24 +128,38 @@ def speech(
     if duration_s is None:
         duration_s = CATEGORIES[category].default_duration_s
     num_samples = _num_samples(duration_s)
+    _checked_int(
+        "words_per_minute",
+        words_per_minute,
+        minimum=espeak.MIN_WORDS_PER_MINUTE,
+        maximum=espeak.MAX_WORDS_PER_MINUTE,
+    )
     texts = sentences(category)
-    audio = _sentence_audio(texts, voice, words_per_minute)
+    # Synthesize the sentences likely needed in one go; any others as they turn out needed.
+    # Each sentence's audio is independent of which others are synthesized with it.
+    likely = _likely_sentence_count(texts, num_samples, words_per_minute)
+    _sentence_audio(texts[:likely], voice, words_per_minute)
 
     pieces: list[NDArray[np.float32]] = []
     spoken: list[str] = []
     used = 0
     while True:
         index = len(spoken) % len(texts)
+        (sentence,) = _sentence_audio(texts[index : index + 1], voice, words_per_minute)
         gap = _GAP_SAMPLES if spoken else 0
-        if used + gap + audio[index].shape[0] > num_samples:
+        if used + gap + sentence.shape[0] > num_samples:
             break
         if gap:
             pieces.append(np.zeros(gap, dtype=np.float32))
-        pieces.append(audio[index])
+        pieces.append(sentence)
         spoken.append(texts[index])
-        used += gap + audio[index].shape[0]
+        used += gap + sentence.shape[0]
+        if index == likely - 1 and likely < len(texts):
+            _sentence_audio(texts[likely:], voice, words_per_minute)  # the estimate fell short
+            likely = len(texts)
     if not spoken:
-        minimum_s = math.ceil(audio[0].shape[0] / SAMPLE_RATE_HZ * 100) / 100
+        first = _sentence_audio(texts[:1], voice, words_per_minute)[0]
+        minimum_s = math.ceil(first.shape[0] / SAMPLE_RATE_HZ * 100) / 100
         raise ValueError(
             f"duration_s={duration_s!r} is too short for {category!r} speech: its first "
             f"sentence ({texts[0]!r}) needs duration_s >= {minimum_s:.2f} s with voice "
@@ -293,10 +307,13 @@ def _num_samples(duration_s: object) -> int:
     return num_samples
 
 
-def _checked_int(name: str, value: object, *, minimum: int, meaning: str) -> int:
+def _checked_int(
+    name: str, value: object, *, minimum: int, maximum: int | None = None, meaning: str = ""
+) -> int:
+    meaning = meaning or f"an integer from {minimum} to {maximum}"
     if isinstance(value, bool) or not isinstance(value, numbers.Integral):
         raise ValueError(f"{name} must be {meaning}; got {value!r}")
-    if int(value) < minimum:
+    if int(value) < minimum or (maximum is not None and int(value) > maximum):
         raise ValueError(f"{name} must be {meaning}; got {value!r}")
     return int(value)
 
@@ -398,6 +415,22 @@ def _sin_turns(turns: NDArray[np.float64]) -> NDArray[np.float64]:
         [sine, cosine, -sine],
         default=-cosine,
     )
+
+
+def _likely_sentence_count(texts: tuple[str, ...], num_samples: int, words_per_minute: int) -> int:
+    """How many of ``texts`` (at most all) a clip of ``num_samples`` probably needs, plus one.
+
+    Assumes about six characters per word, spoken a fifth faster than ``words_per_minute``
+    (so it errs towards synthesizing a sentence too many rather than too few).
+    """
+    seconds_per_char = 60.0 / (words_per_minute * 6) / 1.2
+    budget_s = num_samples / SAMPLE_RATE_HZ
+    total_s = 0.0
+    for count, text in enumerate(texts, start=1):
+        total_s += len(text) * seconds_per_char + SENTENCE_GAP_S
+        if total_s > budget_s:
+            return min(count + 1, len(texts))
+    return len(texts)
 
 
 def _sentence_audio(

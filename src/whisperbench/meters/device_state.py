@@ -191,9 +191,9 @@ def gpu_snapshot(nvml: ModuleType, gpu: GpuRef) -> dict[str, object]:
 
     Keys: ``device, nvml_index, sm_clock_mhz, mem_clock_mhz, app_sm_clock_mhz,
     app_mem_clock_mhz, power_limit_w, power_w, temperature_c, throttle_reasons,
-    throttle_reasons_mask, unavailable``. NVML has no getter for locked clocks
-    (``nvmlDeviceSetGpuLockedClocks``); while clocks are held by a setting the throttle reasons
-    contain ``ApplicationsClocksSetting``.
+    throttle_reasons_mask, unavailable``. NVML has no getter for clocks locked with
+    ``nvmlDeviceSetGpuLockedClocks`` (``nvidia-smi -lgc``): the lock shows as the current SM
+    clock staying put, which the energy meter checks across each window.
     """
     h = gpu.handle
     f = _Fields()
@@ -201,16 +201,8 @@ def gpu_snapshot(nvml: ModuleType, gpu: GpuRef) -> dict[str, object]:
     f.values["nvml_index"] = gpu.nvml_index
     f.put("sm_clock_mhz", nvml_query(nvml, "nvmlDeviceGetClockInfo", h, nvml.NVML_CLOCK_SM), int)
     f.put("mem_clock_mhz", nvml_query(nvml, "nvmlDeviceGetClockInfo", h, nvml.NVML_CLOCK_MEM), int)
-    f.put(
-        "app_sm_clock_mhz",
-        nvml_query(nvml, "nvmlDeviceGetApplicationsClock", h, nvml.NVML_CLOCK_SM),
-        int,
-    )
-    f.put(
-        "app_mem_clock_mhz",
-        nvml_query(nvml, "nvmlDeviceGetApplicationsClock", h, nvml.NVML_CLOCK_MEM),
-        int,
-    )
+    f.put("app_sm_clock_mhz", _app_clock(nvml, h, nvml.NVML_CLOCK_SM), int)
+    f.put("app_mem_clock_mhz", _app_clock(nvml, h, nvml.NVML_CLOCK_MEM), int)
     f.put("power_limit_w", nvml_query(nvml, "nvmlDeviceGetEnforcedPowerLimit", h), _mw_to_w)
     f.put("power_w", nvml_query(nvml, "nvmlDeviceGetPowerUsage", h), _mw_to_w)
     f.put(
@@ -225,6 +217,19 @@ def gpu_snapshot(nvml: ModuleType, gpu: GpuRef) -> dict[str, object]:
     f.put("throttle_reasons", reasons, lambda v: decode_throttle_reasons(int(v)))
     f.put("throttle_reasons_mask", reasons, int)
     return f.done()
+
+
+def _app_clock(nvml: ModuleType, handle: Any, clock_type: int) -> NvmlResult:
+    """Application clock target, MHz: ``nvmlDeviceGetClock(..., APP_CLOCK_TARGET)``, else the
+    deprecated ``nvmlDeviceGetApplicationsClock`` (to be removed with CUDA 14)."""
+    target_id = getattr(nvml, "NVML_CLOCK_ID_APP_CLOCK_TARGET", 1)
+    result = nvml_query(nvml, "nvmlDeviceGetClock", handle, clock_type, target_id)
+    if result.ok:
+        return result
+    legacy = nvml_query(nvml, "nvmlDeviceGetApplicationsClock", handle, clock_type)
+    if legacy.ok:
+        return legacy
+    return NvmlResult(None, f"{result.reason}; {legacy.reason}", legacy.code)
 
 
 def gpu_static_info(nvml: ModuleType, gpu: GpuRef) -> dict[str, object]:

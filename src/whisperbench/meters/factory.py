@@ -168,7 +168,7 @@ def build_meter_set(
                 assert cuda_ordinal is not None
                 label = f"cuda:{cuda_ordinal}"
                 if nvml is None:
-                    energy_meters.append(NullEnergyMeter(label, f"{label}: {nvml_reason}"))
+                    energy_meters.append(NullEnergyMeter(label, str(nvml_reason)))
                 elif own is None:
                     energy_meters.append(NullEnergyMeter(label, str(own_reason)))
                 else:
@@ -187,9 +187,7 @@ def build_meter_set(
             if mode in ("all", "indices") and indices:
                 for index in indices:
                     if nvml is None:
-                        energy_meters.append(
-                            NullEnergyMeter(f"nvml:{index}", f"nvml:{index}: {nvml_reason}")
-                        )
+                        energy_meters.append(NullEnergyMeter(f"nvml:{index}", str(nvml_reason)))
                         continue
                     found = resolve_nvml_index(nvml, index)
                     if isinstance(found, str):

@@ -314,7 +314,7 @@ def resolve_nvml_index(nvml: ModuleType, index: int) -> GpuTarget | str:
     """The NVML device at ``index`` (labelled ``"nvml:<index>"``), or a reason string."""
     handle = nvml_query(nvml, "nvmlDeviceGetHandleByIndex", index)
     if not handle.ok:
-        return f"nvml:{index}: {handle.reason}"
+        return f"NVML index {index}: {handle.reason}"
     uuid = nvml_query(nvml, "nvmlDeviceGetUUID", handle.value).value
     return GpuTarget(f"nvml:{index}", index, handle.value, uuid, None, "nvml_index", False)
 
@@ -324,7 +324,8 @@ def _target(label: str, device: _NvmlDevice, mig_uuid: str | None, mapping: str)
 
 
 def _fail(label: str, failures: Sequence[str]) -> str:
-    return f"{label}: cannot map to an NVML device: " + "; ".join(failures)
+    # No "<label>: " prefix: the summary puts the device label in front of a device's reason.
+    return f"cannot map {label} to an NVML device: " + "; ".join(failures)
 
 
 def process_gpu_memory_bytes(
@@ -672,7 +673,7 @@ class NvmlEnergyMeter:
         )
 
     def _null(self) -> str:
-        return f"{self.target.label} not metered: {self.unavailable_reason}"
+        return f"not metered: {self.unavailable_reason}"
 
     def _state_reasons(self, before: _Checks | None, after: _Checks, notes: list[str]) -> list[str]:
         reasons: list[str] = []

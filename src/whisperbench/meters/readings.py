@@ -90,7 +90,8 @@ class EnergyReading(Reading):
         valid: ``True``/``False`` when ``energy_j`` is known, ``None`` otherwise.
         invalid_reasons: short strings, e.g. ``"zero_energy"``,
             ``"window_shorter_than_min:1.20s<5.00s"``.
-        null_reason: why ``energy_j`` is ``None``.
+        null_reason: why ``energy_j`` is ``None`` (without the device label; the window summary
+            puts ``"<device>: "`` in front).
         idle_null_reason: why ``idle_power_w`` is ``None``.
         notes: facts that do not invalidate the figure (e.g. a check that could not run).
         nvml_index, uuid: the NVML device (the parent GPU for MIG), ``None`` for CPU domains.

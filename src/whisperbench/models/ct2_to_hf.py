@@ -217,6 +217,16 @@ def _shape(model: Ct2Model, name: str) -> tuple[int, ...]:
         raise Ct2ConversionError(f"{model.spec_name} model has no variable {name!r}") from None
 
 
+def _int_scalar(model: Ct2Model, name: str) -> int:
+    try:
+        variable = model.resolve(name)
+    except KeyError:
+        raise Ct2ConversionError(f"{model.spec_name} model has no scalar {name!r}") from None
+    if not variable.is_scalar or variable.dtype.is_float:
+        raise Ct2ConversionError(f"{name} is not an integer scalar: {variable.shape}")
+    return int(variable.item())
+
+
 def whisper_dims(model: Ct2Model) -> WhisperDims:
     """Read the architecture of a CTranslate2 Whisper model from its tensors.
 
@@ -231,8 +241,8 @@ def whisper_dims(model: Ct2Model) -> WhisperDims:
         d_model=d_model,
         encoder_layers=_count_layers(model, "encoder"),
         decoder_layers=_count_layers(model, "decoder"),
-        encoder_attention_heads=int(model.resolve("encoder/num_heads").item()),
-        decoder_attention_heads=int(model.resolve("decoder/num_heads").item()),
+        encoder_attention_heads=_int_scalar(model, "encoder/num_heads"),
+        decoder_attention_heads=_int_scalar(model, "decoder/num_heads"),
         encoder_ffn_dim=_shape(model, "encoder/layer_0/ffn/linear_0/weight")[0],
         decoder_ffn_dim=_shape(model, "decoder/layer_0/ffn/linear_0/weight")[0],
         num_mel_bins=num_mel_bins,

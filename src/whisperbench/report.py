@@ -1,0 +1,381 @@
+"""``whisperbench report RUN.json [RUN2.json ...] -o DIR``: tables and figures of runs.
+
+Merges any number of runs (shards of one sweep from several GPUs or nodes, or runs to set
+side by side) and writes ``report.md`` and ``report.html`` with PNG figures beside them.
+Table cells are the JSON's own values (4 significant digits); a figure whose data are all
+null is not drawn, and the report says why. Exit codes: 0 written, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import html
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from whisperbench.report_data import ReportRow, report_rows
+from whisperbench.runs import DEFAULT_STORAGE, Run, RunError, host_fact, load_runs
+
+__all__ = ["add_report_arguments", "build_report", "format_number", "run_report"]
+
+EXIT_OK, EXIT_USAGE = 0, 2
+MIB = 2**20
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str
+    value: Callable[[ReportRow], object]
+    numeric: bool = True
+
+
+@dataclass(frozen=True)
+class Table:
+    headers: list[str]
+    rows: list[list[str]]
+    numeric: list[bool]
+
+
+@dataclass(frozen=True)
+class Block:
+    """One piece of the report: heading, paragraph, list, table or image."""
+
+    kind: str  #: "h2", "h3", "p", "list", "table", "image"
+    text: str = ""
+    items: Sequence[str] = ()
+    table: Table | None = None
+
+
+def format_number(value: object) -> str:
+    """A table cell: 4 significant digits, "-" for null, text unchanged."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+def _mib(field: str) -> Callable[[ReportRow], float | None]:
+    def value(row: ReportRow) -> float | None:
+        raw = row.get(field)
+        return None if raw is None else raw / MIB
+
+    return value
+
+
+def _field(field: str) -> Callable[[ReportRow], float | None]:
+    return lambda row: row.get(field)
+
+
+RESULT_COLUMNS = [
+    Column("run", lambda r: r.source, numeric=False),
+    Column("model", lambda r: r.model, numeric=False),
+    Column("dtype", lambda r: r.dtype, numeric=False),
+    Column("device", lambda r: r.device, numeric=False),
+    Column("machine", lambda r: r.machine, numeric=False),
+    Column("SM MHz", lambda r: r.sm_clock_mhz),
+    Column("audio s", lambda r: r.audio_s),
+    Column("batch", lambda r: r.batch_size),
+    Column("rounds", lambda r: r.rounds),
+    Column("RTF", _field("rtf")),
+    Column("RTFx", _field("rtfx")),
+    Column("inference s", _field("inference_s")),
+    Column("s/token", _field("s_per_token")),
+    Column("WER", _field("wer")),
+    Column("J/audio s", _field("j_per_audio_s")),
+    Column("GPU alloc MiB", _mib("cuda_peak_allocated_bytes")),
+    Column("RSS MiB", _mib("peak_rss_bytes")),
+]
+
+PHASE_COLUMNS = [
+    Column("run", lambda r: r.source, numeric=False),
+    Column("model", lambda r: r.model, numeric=False),
+    Column("dtype", lambda r: r.dtype, numeric=False),
+    Column("audio s", lambda r: r.audio_s),
+    Column("features s", _field("features_s")),
+    Column("encoder s", _field("encoder_s")),
+    Column("decoder s", _field("decoder_s")),
+    Column("inference s", _field("inference_s")),
+    Column("tokens", _field("tokens")),
+    Column("s/token", _field("s_per_token")),
+]
+
+ENERGY_COLUMNS = [
+    Column("run", lambda r: r.source, numeric=False),
+    Column("model", lambda r: r.model, numeric=False),
+    Column("dtype", lambda r: r.dtype, numeric=False),
+    Column("audio s", lambda r: r.audio_s),
+    Column("energy J", _field("energy_j")),
+    Column("above idle J", _field("energy_above_idle_j")),
+    Column("J/audio s", _field("j_per_audio_s")),
+    Column("J/token", _field("j_per_token")),
+    Column("avg W", _field("avg_power_w")),
+    Column("idle W", _field("idle_power_w")),
+    Column("window s", _field("energy_window_s")),
+    Column("note", lambda r: r.energy_note or "", numeric=False),
+]
+
+LEGEND = [
+    "**RTF** (real-time factor) = sum of inference seconds / sum of audio seconds over the "
+    "measured rounds; below 1 is faster than real time. **RTFx** = 1 / RTF.",
+    "**inference s**: mean seconds per round from waveform in memory to text (features, "
+    "generate, decode); model loading, file decoding and warm-up rounds are excluded.",
+    "**s/token**: decoder seconds per generated token. **WER**: word error rate against the "
+    "reference (null for random weights).",
+    "**J/audio s**: energy over a window spanning many rounds divided by the audio seconds "
+    "in it (NVML counter on GPUs, RAPL on CPUs); null where no sensor exists or the window "
+    "was invalid, with the reason in the energy table.",
+    "**GPU alloc MiB**: torch CUDA allocator peak; **RSS MiB**: process peak resident memory.",
+]
+
+
+def table(rows: Sequence[ReportRow], columns: Sequence[Column]) -> Table:
+    """Cells of ``columns`` for ``rows``; columns empty in every row (or 'run' for a single
+    run) are dropped."""
+    kept = []
+    for column in columns:
+        values = [column.value(row) for row in rows]
+        if all(value is None or value == "" for value in values):
+            continue
+        if column.header == "run" and len(set(values)) == 1:
+            continue
+        kept.append(column)
+    return Table(
+        headers=[c.header for c in kept],
+        rows=[[format_number(c.value(row)) for c in kept] for row in rows],
+        numeric=[c.numeric for c in kept],
+    )
+
+
+def build_report(runs: Sequence[Run], out: Path, title: str) -> list[Block]:
+    """Draw the figures into ``out`` and return the report's blocks.
+
+    Raises :class:`RunError` when no run holds a whisperbench benchmark.
+    """
+    from whisperbench.report_plots import FIGURES, Figure
+
+    rows, skipped = report_rows(runs)
+    if not rows:
+        raise RunError("no whisperbench benchmark in the given runs (no extra_info.schema_version)")
+    rows.sort(
+        key=lambda r: (
+            r.parameters or 0,
+            r.model,
+            r.dtype,
+            r.audio_s or 0,
+            r.batch_size or 0,
+            r.sm_clock_mhz or 0,
+            r.source,
+        )
+    )
+    now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    blocks = [
+        Block("h1", title),
+        Block("p", f"{len(rows)} benchmarks from {len(runs)} run(s), generated {now}."),
+        Block("h2", "Runs"),
+        Block("table", table=_runs_table(runs, rows)),
+        Block("h2", "Results"),
+        Block("table", table=table(rows, RESULT_COLUMNS)),
+        Block("list", items=LEGEND),
+        Block("h2", "Phases"),
+        Block("table", table=table(rows, PHASE_COLUMNS)),
+        Block("h2", "Energy"),
+    ]
+    if any(row.get("energy_j") is not None for row in rows):
+        blocks.append(Block("table", table=table(rows, ENERGY_COLUMNS)))
+    else:
+        notes = sorted({row.energy_note for row in rows if row.energy_note})
+        blocks.append(
+            Block(
+                "p",
+                "No valid energy measurement in any run"
+                + (f": {'; '.join(notes)}." if notes else "."),
+            )
+        )
+    blocks.append(Block("h2", "Figures"))
+    out.mkdir(parents=True, exist_ok=True)
+    for draw in FIGURES:
+        outcome = draw(rows, out)
+        blocks.append(Block("h3", outcome.title))
+        if isinstance(outcome, Figure):
+            blocks += [
+                Block("image", outcome.path.name, items=[outcome.title]),
+                Block("p", outcome.description),
+            ]
+        else:
+            (out / f"{outcome.key}.png").unlink(missing_ok=True)  # no stale figure left behind
+            blocks.append(Block("p", f"Not drawn: {outcome.reason}."))
+    if skipped:
+        blocks += [
+            Block("h2", "Left out"),
+            Block("p", "Benchmarks without whisperbench results (no schema_version):"),
+            Block("list", items=skipped),
+        ]
+    return blocks
+
+
+def _machine(row: ReportRow) -> str:
+    """GPU name with the SM clock and power limit it ran at, or the CPU model."""
+    if not row.is_cuda:
+        return row.machine
+    details = []
+    if row.sm_clock_mhz is not None:
+        details.append(f"{row.sm_clock_mhz:g} MHz")
+    if row.power_limit_w is not None:
+        details.append(f"{row.power_limit_w:g} W limit")
+    return f"{row.machine} ({', '.join(details)})" if details else row.machine
+
+
+def _runs_table(runs: Sequence[Run], rows: Sequence[ReportRow]) -> Table:
+    headers = ["run", "file", "date", "commit", "machine", "torch", "transformers", "benchmarks"]
+    cells = []
+    for run in runs:
+        own = [row for row in rows if row.source == run.label]
+        machine = "; ".join(sorted({_machine(row) for row in own}))
+        commit = str(run.commit_info.get("id") or "-")[:12]
+        cells.append(
+            [
+                run.label,
+                str(run.path),
+                str(run.datetime or "-")[:19],
+                commit,
+                machine or "-",
+                str(host_fact(run, "torch_version") or host_fact(run, "torch") or "-"),
+                str(host_fact(run, "transformers_version") or host_fact(run, "transformers") or "-"),
+                str(len(run.benchmarks)),
+            ]
+        )
+    return Table(headers, cells, [False] * (len(headers) - 1) + [True])
+
+
+# -- rendering -------------------------------------------------------------------------------
+
+
+def render_markdown(blocks: Sequence[Block]) -> str:
+    lines: list[str] = []
+    for block in blocks:
+        if block.kind in {"h1", "h2", "h3"}:
+            lines += ["#" * int(block.kind[1]) + " " + block.text, ""]
+        elif block.kind == "p":
+            lines += [block.text, ""]
+        elif block.kind == "list":
+            lines += [*[f"- {item}" for item in block.items], ""]
+        elif block.kind == "image":
+            lines += [f"![{block.items[0]}]({block.text})", ""]
+        elif block.table is not None:
+            t = block.table
+            lines.append("| " + " | ".join(t.headers) + " |")
+            lines.append("| " + " | ".join("---:" if n else "---" for n in t.numeric) + " |")
+            lines += [
+                "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in t.rows
+            ]
+            lines.append("")
+    return "\n".join(lines)
+
+
+_CSS = """
+body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
+       color: #222; }
+table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
+th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; }
+th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
+img { max-width: 100%; border: 1px solid #eee; }
+"""
+
+
+def render_html(blocks: Sequence[Block], title: str) -> str:
+    parts = [
+        f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+    ]
+    for block in blocks:
+        if block.kind in {"h1", "h2", "h3"}:
+            parts.append(f"<{block.kind}>{html.escape(block.text)}</{block.kind}>")
+        elif block.kind == "p":
+            parts.append(f"<p>{_inline(block.text)}</p>")
+        elif block.kind == "list":
+            parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block.items) + "</ul>")
+        elif block.kind == "image":
+            parts.append(
+                f'<img src="{html.escape(block.text)}" alt="{html.escape(block.items[0])}">'
+            )
+        elif block.table is not None:
+            t = block.table
+            head = "".join(f"<th>{html.escape(h)}</th>" for h in t.headers)
+            body = "".join(
+                "<tr>"
+                + "".join(
+                    f'<td class="num">{html.escape(c)}</td>' if n else f"<td>{html.escape(c)}</td>"
+                    for c, n in zip(row, t.numeric, strict=True)
+                )
+                + "</tr>"
+                for row in t.rows
+            )
+            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+    parts.append("</body></html>\n")
+    return "\n".join(parts)
+
+
+def _inline(text: str) -> str:
+    """Escape, then turn Markdown's **bold** into <strong>."""
+    pieces = html.escape(text).split("**")
+    return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(pieces))
+
+
+# -- command line ----------------------------------------------------------------------------
+
+
+def add_report_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``report``'s arguments to ``parser`` (the ``whisperbench report`` subcommand)."""
+    parser.description = (
+        "Merge pytest-benchmark runs of whisperbench (several GPUs or nodes too) into "
+        "report.md and report.html with PNG figures."
+    )
+    parser.add_argument(
+        "runs",
+        nargs="+",
+        metavar="RUN",
+        help="Run JSON files or storage ids (0001, <machine-id>/0001).",
+    )
+    parser.add_argument(
+        "-o",
+        "--output",
+        type=Path,
+        default=Path("reports/report"),
+        metavar="DIR",
+        help="Folder to write into. Default: %(default)s",
+    )
+    parser.add_argument(
+        "--title", default="whisperbench report", help="Report title. Default: %(default)r"
+    )
+    parser.add_argument(
+        "--storage",
+        default=DEFAULT_STORAGE,
+        metavar="DIR",
+        help="pytest-benchmark storage for run ids. Default: %(default)s",
+    )
+
+
+def run_report(args: argparse.Namespace) -> int:
+    """Run ``whisperbench report`` from parsed arguments; returns the exit code."""
+    try:
+        runs = load_runs(args.runs, storage=args.storage)
+        blocks = build_report(runs, args.output, args.title)
+        (args.output / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
+        (args.output / "report.html").write_text(render_html(blocks, args.title), encoding="utf-8")
+    except RunError as exc:
+        print(f"whisperbench report: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except OSError as exc:
+        print(f"whisperbench report: error: cannot write to {args.output}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    drawn = sum(1 for block in blocks if block.kind == "image")
+    print(f"wrote {args.output / 'report.md'}, {args.output / 'report.html'} and {drawn} figure(s)")
+    return EXIT_OK

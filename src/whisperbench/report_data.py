@@ -1,0 +1,187 @@
+"""Merged runs as flat rows, the data behind ``whisperbench report``'s tables and figures.
+
+One :class:`ReportRow` per whisperbench benchmark of every run (shards from several GPUs or
+nodes simply add rows). Values are copied from the JSON unchanged, so a table shows the
+run's own numbers; pooling for the figures is done here too, as ratios of sums.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from whisperbench.runs import Benchmark, Run, finite, gpu_name, gpu_states, host_fact, session_gpus
+
+__all__ = ["VALUE_FIELDS", "ReportRow", "pooled_ratio", "report_rows", "series_label"]
+
+#: extra_info fields copied into every row (null stays None).
+VALUE_FIELDS = (
+    "rtf",
+    "rtfx",
+    "inference_s",
+    "features_s",
+    "encoder_s",
+    "decoder_s",
+    "detokenize_s",
+    "tokens",
+    "s_per_token",
+    "wer",
+    "energy_j",
+    "energy_above_idle_j",
+    "j_per_audio_s",
+    "j_per_token",
+    "avg_power_w",
+    "idle_power_w",
+    "energy_window_s",
+    "peak_rss_bytes",
+    "cuda_peak_allocated_bytes",
+    "cuda_peak_reserved_bytes",
+    "nvml_process_gpu_memory_bytes",
+)
+
+
+@dataclass(frozen=True)
+class ReportRow:
+    """One benchmark of one run, flattened for tables and plots."""
+
+    source: str  #: run label
+    name: str  #: pytest-benchmark name
+    model: str
+    dtype: str
+    device: str
+    machine: str  #: GPU name for CUDA benchmarks, CPU model otherwise
+    audio_s: float | None  #: audio seconds per round
+    batch_size: int | None
+    rounds: int | None
+    parameters: int | None
+    weights_source: str | None
+    sm_clock_mhz: float | None  #: as the window opened (device_state "before")
+    power_limit_w: float | None
+    energy_valid: bool | None
+    energy_note: str | None  #: why energy is null or invalid
+    values: Mapping[str, float | None]
+
+    def get(self, field: str) -> float | None:
+        return self.values.get(field)
+
+    @property
+    def is_cuda(self) -> bool:
+        return self.device.startswith("cuda")
+
+
+def report_rows(runs: Iterable[Run]) -> tuple[list[ReportRow], list[str]]:
+    """Rows of every whisperbench benchmark, and the names of benchmarks left out."""
+    rows: list[ReportRow] = []
+    skipped: list[str] = []
+    for run in runs:
+        for bench in run.benchmarks:
+            if bench.schema_version is None:
+                skipped.append(f"{run.label}: {bench.name}")
+                continue
+            rows.append(_row(run, bench))
+    return rows, skipped
+
+
+def pooled_ratio(
+    rows: Sequence[ReportRow],
+    numerator: Callable[[ReportRow], float | None],
+    denominator: Callable[[ReportRow], float | None],
+) -> float | None:
+    """sum(numerator) / sum(denominator) over rows where both are known (None if none)."""
+    pairs = [(numerator(row), denominator(row)) for row in rows]
+    known = [(n, d) for n, d in pairs if n is not None and d is not None]
+    total = sum(d for _, d in known)
+    return sum(n for n, _ in known) / total if known and total > 0 else None
+
+
+def series_label(rows: Sequence[ReportRow], row: ReportRow, fields: Sequence[str]) -> str:
+    """``row``'s values of those ``fields`` that differ across ``rows`` (shards, clocks...)."""
+    parts = []
+    for field in fields:
+        if len({_describe(other, field) for other in rows}) > 1:
+            parts.append(_describe(row, field))
+    return ", ".join(parts)
+
+
+def groups(
+    rows: Iterable[ReportRow], key: Callable[[ReportRow], Any]
+) -> dict[Any, list[ReportRow]]:
+    grouped: dict[Any, list[ReportRow]] = defaultdict(list)
+    for row in rows:
+        grouped[key(row)].append(row)
+    return dict(grouped)
+
+
+def _describe(row: ReportRow, field: str) -> str:
+    value = getattr(row, field)
+    if field == "sm_clock_mhz":
+        return f"SM {value:g} MHz" if value is not None else "SM clock ?"
+    if field == "batch_size":
+        return f"batch {value}"
+    if field == "power_limit_w":
+        return f"{value:g} W limit" if value is not None else "limit ?"
+    return str(value)
+
+
+def _row(run: Run, bench: Benchmark) -> ReportRow:
+    info = bench.extra_info
+    device = str(info.get("device") or "?")
+    gpu = _gpu(run, info, device)
+    cpu = host_fact(run, "cpu_model")
+    if gpu is not None:
+        machine = gpu_name(run, gpu) or device
+    else:
+        machine = str(cpu or device)
+    clock = None
+    if gpu is not None:
+        clock = finite(gpu.get("sm_clock_mhz"))
+        clock = clock if clock is not None else finite(gpu.get("app_sm_clock_mhz"))
+    energy_valid = info.get("energy_valid")
+    reasons = info.get("energy_invalid_reasons") or []
+    note = info.get("energy_null_reason") or (
+        "; ".join(str(r) for r in reasons) if energy_valid is False else None
+    )
+    batch = info.get("batch_size")
+    rounds = info.get("rounds")
+    parameters = info.get("parameters")
+    return ReportRow(
+        source=run.label,
+        name=bench.name,
+        model=str(info.get("model") or "?"),
+        dtype=str(info.get("dtype") or "?"),
+        device=device,
+        machine=machine,
+        audio_s=finite(info.get("audio_s")),
+        batch_size=batch if isinstance(batch, int) else None,
+        rounds=rounds if isinstance(rounds, int) else None,
+        parameters=parameters if isinstance(parameters, int) else None,
+        weights_source=info.get("weights_source"),
+        sm_clock_mhz=clock,
+        power_limit_w=None if gpu is None else finite(gpu.get("power_limit_w")),
+        energy_valid=energy_valid if isinstance(energy_valid, bool) else None,
+        energy_note=str(note) if note else None,
+        values={field: _value(info, field) for field in VALUE_FIELDS},
+    )
+
+
+def _value(info: Mapping[str, Any], field: str) -> float | None:
+    if field.startswith(("energy_j", "energy_above", "j_per", "avg_power")) and (
+        info.get("energy_valid") is False
+    ):
+        return None  # an invalid window's numbers are not shown as measurements
+    return finite(info.get(field))
+
+
+def _gpu(run: Run, info: Mapping[str, Any], device: str) -> Mapping[str, Any] | None:
+    """The state of the GPU a CUDA benchmark ran on as its window opened (the session's
+    record of that GPU when the benchmark has none)."""
+    if not device.startswith("cuda"):
+        return None
+    states = gpu_states(info)
+    own = [state for state in states if state.get("device") == device]
+    if own or states:
+        return (own or states)[0]
+    gpus = session_gpus(run)
+    return gpus[0] if gpus else None
