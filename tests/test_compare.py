@@ -9,6 +9,8 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -307,3 +309,65 @@ def test_options_gate_nothing_by_default() -> None:
         Verdict.REGRESSION
     }
     assert all(row.threshold == Threshold(10.0, relative=True) for row in comparison.rows)
+
+
+# -- real runs of this suite (tests/golden/real_*: tiny.en on a 2-core CPU, --whisper-threads 1,
+#    8 rounds, 5 and 10 s of speech; "contended" ran beside a busy loop on the same core) ------
+
+REAL_BASE = GOLDEN / "real_cpu_threads1.json"
+REAL_SLOWED = GOLDEN / "real_cpu_threads1_contended.json"
+
+
+def test_real_run_against_itself_passes(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, REAL_BASE, REAL_BASE, "--fail", "rtf:10%", "--fail", "wer:0.01")
+    assert code == EXIT_OK
+    assert out.rstrip().endswith("OK: no regression in gated metrics (4 same)")
+
+
+def test_real_slowed_run_fails_on_rtf_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, REAL_BASE, REAL_SLOWED, "--fail", "rtf:10%")
+    assert code == EXIT_REGRESSION
+    rtf_rows = rows_of(out, "rtf")
+    assert len(rtf_rows) == 2
+    for line in rtf_rows:
+        assert re.search(r"\+\d{2,3}\.\d% +10% +MWU 8/8 +\S+ +regression +FAIL$", line), line
+    # 8 rounds a side, fully separated: the smallest one-sided p there is, 1/C(16, 8).
+    assert "significant: p=7.8e-05 < alpha=0.01" in out
+    assert out.rstrip().endswith("FAIL: 2 gated check(s) failed (2 regression)")
+
+
+def test_real_run_numbers_are_shown_as_recorded(capsys: pytest.CaptureFixture[str]) -> None:
+    _, out, _ = cli(capsys, REAL_BASE, REAL_SLOWED, "--metrics", "rtf")
+    for bench_base, bench_new, line in zip(
+        json.loads(REAL_BASE.read_text())["benchmarks"],
+        json.loads(REAL_SLOWED.read_text())["benchmarks"],
+        rows_of(out, "rtf"),
+        strict=True,
+    ):
+        assert f"{bench_base['extra_info']['rtf']:.4g}" in line
+        assert f"{bench_new['extra_info']['rtf']:.4g}" in line
+
+
+def test_pytest_benchmarks_own_compare_still_reads_our_json(tmp_path: Path) -> None:
+    """`pytest-benchmark compare` (its CLI) loads whisperbench's JSON, extra_info and all."""
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest_benchmark",
+            "compare",
+            str(REAL_BASE),
+            str(REAL_SLOWED),
+            "--columns=min,median,rounds",
+            "--group-by=name",
+        ],
+        cwd=tmp_path,  # its CLI imports ./conftest.py: keep ours out of it
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for case in ("5s", "10s"):  # one group per benchmark, holding the row of each run
+        assert f"benchmark 'test_transcribe[tiny.en-float32-{case}-b1]': 2 tests" in result.stdout
+    assert "Rounds" in result.stdout

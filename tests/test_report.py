@@ -210,3 +210,28 @@ def test_usage_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> Non
         "whisperbench report: error: no whisperbench benchmark in the given runs "
         "(no extra_info.schema_version)",
     ]
+
+
+def test_report_of_real_runs(tmp_path: Path) -> None:
+    """Two real CPU runs of the suite (tests/golden/real_*): figures, numbers, energy skips."""
+    runs = ["real_cpu_threads1.json", "real_cpu_threads1_contended.json"]
+    assert report(tmp_path, *runs) == 0
+    for png in tmp_path.glob("*.png"):
+        assert png.read_bytes()[:8] == PNG_SIGNATURE
+        assert matplotlib.image.imread(png).std() > 0
+    text = (tmp_path / "report.md").read_text()
+    rows = markdown_table(text, "Results")
+    for name in runs:
+        for bench in json.loads((GOLDEN / name).read_text())["benchmarks"]:
+            info = bench["extra_info"]
+            (row,) = [
+                r
+                for r in rows
+                if r["run"] == Path(name).stem and float(r["audio s"]) == info["audio_s"]
+            ]
+            assert float(row["RTF"]) == pytest.approx(info["rtf"], rel=6e-4)
+            assert float(row["RSS MiB"]) == pytest.approx(info["peak_rss_bytes"] / MIB, rel=6e-4)
+    reason = json.loads((GOLDEN / runs[0]).read_text())["benchmarks"][0]["extra_info"][
+        "energy_null_reason"
+    ]
+    assert f"Not drawn: no valid energy measurement in any run ({reason})." in text

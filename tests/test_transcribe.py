@@ -74,3 +74,35 @@ def test_english_only_model_refuses_a_language(tiny_en: LoadedModel) -> None:
 def test_fixed_tokens_must_fit_the_decoder(n: int) -> None:
     with pytest.raises(ValueError, match="between 1 and 444"):
         DecodeSettings(fixed_tokens=n)
+
+
+def test_word_timestamps_are_ordered_and_inside_the_clip(tiny_en: LoadedModel) -> None:
+    from whisperbench.audio import synthetic
+
+    clip = synthetic.speech("short", 6.0)
+    with Transcriber(tiny_en, DecodeSettings(word_timestamps=True)) as transcriber:
+        result = transcriber([clip.samples])
+    (words,) = result.words
+    spoken = [w["word"].strip(".,").lower() for w in words]
+    assert spoken[:4] == ["good", "morning", "the", "sun"]
+    starts = [w["start_s"] for w in words]
+    assert starts == sorted(starts)
+    for word in words:
+        assert 0 <= word["start_s"] <= word["end_s"] <= 30.0
+    assert words[-1]["end_s"] <= clip.duration_s + 1.0
+
+
+@pytest.mark.slow
+def test_long_form_audio_is_transcribed_sequentially_in_full(tiny_en: LoadedModel) -> None:
+    from whisperbench.audio import synthetic
+    from whisperbench.metrics import wer
+
+    clip = synthetic.speech("long", 50.0)
+    with Transcriber(tiny_en, DecodeSettings(word_timestamps=True)) as transcriber:
+        result = transcriber([clip.samples])
+    assert result.audio_s == 50.0
+    assert result.decoder_steps > 60 and result.times.encoder_s > 0
+    # More than one 30 s window was decoded: the text covers the end of the reference too.
+    assert clip.reference is not None
+    assert wer([clip.reference], result.texts) < 0.35
+    assert max(w["end_s"] for w in result.words[0]) > 30.0

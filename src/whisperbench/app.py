@@ -7,12 +7,15 @@ command-line app"); what whisperbench measures besides is written beside them.
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from whisperbench.models.loading import WEIGHT_SOURCES
@@ -243,6 +246,7 @@ def _run(args: argparse.Namespace) -> int:
     from whisperbench.schema import seed_record
     from whisperbench.transcribe import DecodeSettings, Transcriber, synchronizer
 
+    _check_output_file(args.output_file)
     spec = get_spec(args.model)
     if spec.english_only and args.language:
         raise UsageError(
@@ -318,6 +322,17 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if work.failures else 0
 
 
+def _check_output_file(path: str | None) -> None:
+    """Fail before measuring, not after, when the results could not be written."""
+    if path is None:
+        return
+    folder = Path(path).expanduser().resolve().parent
+    if not folder.is_dir():
+        raise UsageError(f"--output-file {path}: folder {folder} does not exist; create it first")
+    if not os.access(folder, os.W_OK):
+        raise UsageError(f"--output-file {path}: folder {folder} is not writable")
+
+
 def _per_clip_times(result: Any, batch_size: int) -> list[dict[str, Any]]:
     """Per sample: its batch's mean inference seconds; rtf when it was alone in its batch."""
     times = []
@@ -333,11 +348,18 @@ def _per_clip_times(result: Any, batch_size: int) -> list[dict[str, Any]]:
 
 
 def _write(args: argparse.Namespace, record: dict[str, Any]) -> None:
-    if args.output_file:
-        from whisperbench.jsonio import write_json_atomic
+    if not args.output_file:
+        return
+    from whisperbench.jsonio import write_json_atomic
 
+    try:
         write_json_atomic(args.output_file, record)
-        log.info("results written to %s", args.output_file)
+    except OSError as error:
+        # The measurements are done: never lose them. Print the JSON instead.
+        log.error("could not write %s (%s); the results follow on stdout", args.output_file, error)
+        print(json.dumps(record, indent=2))
+        raise
+    log.info("results written to %s", args.output_file)
 
 
 def _print_summary(record: dict[str, Any]) -> None:

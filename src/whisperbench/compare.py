@@ -248,20 +248,20 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="METRIC:THRESHOLD",
         help="Gate on METRIC: fail when it is worse by more than THRESHOLD "
         "(10%% of base, or an absolute amount like 0.02) and significantly "
-        "so. Repeatable. Metrics: " + ", ".join(METRICS) + ". Default: none",
+        "so. Repeatable. Metrics: " + ", ".join(METRICS) + ". Default: %(default)r (none)",
     )
     parser.add_argument(
         "--metrics",
         type=_metric_list,
-        default=DEFAULT_METRICS,
+        default=",".join(DEFAULT_METRICS),
         metavar="NAMES",
         help="Comma-separated metrics to show besides the gated ones. Default: %(default)s",
     )
     parser.add_argument(
         "--threshold",
         type=_threshold,
-        default=DEFAULT_THRESHOLD,
-        help="Threshold for metrics shown but not gated. Default: 10%%",
+        default=str(DEFAULT_THRESHOLD),
+        help="Threshold for metrics shown but not gated. Default: %(default)s",
     )
     parser.add_argument(
         "--alpha",
@@ -274,18 +274,19 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         action="store_true",
         help="Also fail when a gated metric with one value per benchmark "
         "(energy, peak RSS) is beyond its threshold, untested. "
-        "Default: report it as no_samples",
+        "Default: %(default)r (report them as no_samples)",
     )
     parser.add_argument(
         "--fail-on-missing",
         action="store_true",
         help="Also fail when NEW lacks a benchmark of BASE, or a gated metric "
-        "BASE recorded. Default: report only",
+        "BASE recorded. Default: %(default)r (list them only)",
     )
     parser.add_argument(
         "--allow-machine-mismatch",
         action="store_true",
-        help="Compare runs from different GPUs, clocks or power limits. Default: refuse (exit 2)",
+        help="Compare runs from different GPUs, clocks or power limits. "
+        "Default: %(default)r (refuse, exit 2)",
     )
     parser.add_argument(
         "--storage",
@@ -298,7 +299,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         type=Path,
         default=None,
         metavar="FILE",
-        help="Also write the comparison as Markdown to FILE. Default: none",
+        help="Also write the comparison as Markdown to FILE. Default: %(default)s",
     )
 
 

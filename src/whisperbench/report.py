@@ -248,7 +248,9 @@ def _runs_table(runs: Sequence[Run], rows: Sequence[ReportRow]) -> Table:
                 commit,
                 machine or "-",
                 str(host_fact(run, "torch_version") or host_fact(run, "torch") or "-"),
-                str(host_fact(run, "transformers_version") or host_fact(run, "transformers") or "-"),
+                str(
+                    host_fact(run, "transformers_version") or host_fact(run, "transformers") or "-"
+                ),
                 str(len(run.benchmarks)),
             ]
         )

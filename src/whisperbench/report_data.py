@@ -130,12 +130,10 @@ def _row(run: Run, bench: Benchmark) -> ReportRow:
     device = str(info.get("device") or "?")
     gpu = _gpu(run, info, device)
     cpu = host_fact(run, "cpu_model")
-    if gpu is not None:
-        machine = gpu_name(run, gpu) or device
-    else:
-        machine = str(cpu or device)
+    machine = str(cpu or device)
     clock = None
     if gpu is not None:
+        machine = gpu_name(run, gpu) or device
         clock = finite(gpu.get("sm_clock_mhz"))
         clock = clock if clock is not None else finite(gpu.get("app_sm_clock_mhz"))
     energy_valid = info.get("energy_valid")

@@ -141,6 +141,7 @@ def _model_ticks(axes: Axes, rows: Sequence[ReportRow]) -> None:
     """Label a parameter-count axis with the model names at their sizes."""
     sizes = {row.parameters: row.model for row in rows if row.parameters}
     axes.set_xscale("log")
+    axes.set_xlim(min(sizes) / 1.6, max(sizes) * 1.6)  # room around one or a few sizes
     axes.set_xticks(sorted(sizes), [f"{sizes[p]}\n{p / 1e6:.0f} M" for p in sorted(sizes)])
     axes.xaxis.set_minor_formatter(FuncFormatter(lambda *_: ""))
     axes.set_xlabel("model (parameters)")
@@ -153,13 +154,18 @@ def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
         return Skipped("rtf_vs_size", title, "no benchmark recorded both RTF and parameters")
     figure, axes = _axes(title)
     series = _series(usable, x="parameters")
+    values = []
     for label, members in sorted(series.items()):
         by_size = groups(members, lambda r: r.parameters)
         points = [(x, y) for x in sorted(by_size) if (y := _pooled_rtf(by_size[x])) is not None]
+        values += [y for _, y in points]
         axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label)
     _model_ticks(axes, usable)
-    axes.set_yscale("log")
-    _plain_log_ticks(axes)
+    if max(values) > 8 * min(values) > 0:  # log only when the values span about a decade
+        axes.set_yscale("log")
+        _plain_log_ticks(axes)
+    else:
+        axes.set_ylim(0, max(values) * 1.1)
     axes.set_ylabel("RTF = inference s / audio s (lower is faster)")
     _legend(axes, len(series))
     path = out / "rtf_vs_size.png"
@@ -171,7 +177,7 @@ def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
         "Seconds of inference (features, generate, decode; edges synchronized) per "
         "second of audio, per model and dtype. Points pool audio lengths as "
         "sum(inference s) / sum(audio s) over the measured rounds; warm-up and model "
-        "loading excluded. Log scales.",
+        "loading excluded. Model size on a log scale (RTF too when it spans a decade).",
     )
 
 

@@ -208,18 +208,20 @@ def seed_record(
     info = result.to_extra_info()
     cuda_peak = info.get("cuda_peak_allocated_bytes")
     transcriptions = []
+    words = result.rounds[-1].words
     for i, (clip, text, timing) in enumerate(zip(result.audio, result.transcripts, per_clip_times)):
-        transcriptions.append(
-            {
-                "sample": i,
-                "name": clip.get("name"),
-                "category": clip.get("category"),
-                "text": text,
-                "reference": result.references[i],
-                "audio_duration": clip.get("duration_s"),
-                **dict(timing),
-            }
-        )
+        entry = {
+            "sample": i,
+            "name": clip.get("name"),
+            "category": clip.get("category"),
+            "text": text,
+            "reference": result.references[i],
+            "audio_duration": clip.get("duration_s"),
+            **dict(timing),
+        }
+        if words[i]:
+            entry["words"] = words[i]
+        transcriptions.append(entry)
     record: dict[str, Any] = {
         "model": result.facts.model,
         "device": result.facts.device.split(":")[0],

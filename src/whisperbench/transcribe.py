@@ -104,7 +104,8 @@ class Transcription:
     decoder_steps: int  #: decoder forward passes (one token per clip in the batch each)
     audio_s: float  #: total audio seconds in the call
     times: PhaseTimes
-    chunks: list[list[dict[str, Any]]] = field(default_factory=list)  #: timestamps, if asked
+    #: word-level timestamps per clip, when asked: ``{"word", "start_s", "end_s"}``
+    words: list[list[dict[str, Any]]] = field(default_factory=list)
 
     @property
     def tokens(self) -> int:
@@ -149,6 +150,11 @@ class Round:
     @property
     def texts(self) -> list[str]:
         return [text for b in self.batches for text in b.texts]
+
+    @property
+    def words(self) -> list[list[dict[str, Any]]]:
+        """Word timestamps per clip (empty lists when not asked for)."""
+        return [clip for b in self.batches for clip in (b.words or [[] for _ in b.texts])]
 
     @property
     def s_per_token(self) -> float | None:
@@ -303,6 +309,8 @@ class Transcriber:
         kwargs = dict(self._generate_kwargs)
         if long_form:
             kwargs["return_timestamps"] = True  # transformers requires it for long-form
+            if self.settings.word_timestamps:
+                kwargs["return_segments"] = True  # segments carry absolute token times
         with torch.inference_mode():
             output = model.generate(**inputs, **kwargs, return_dict_in_generate=True)
         self._sync()
@@ -310,7 +318,11 @@ class Transcriber:
 
         sequences = output["sequences"]
         texts = processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
-        chunks = self._timestamps(output, sequences) if kwargs.get("return_timestamps") else []
+        words = (
+            self._words(output, [len(samples) / SAMPLE_RATE_HZ for samples in batch])
+            if self.settings.word_timestamps
+            else []
+        )
         finished = time.perf_counter()
 
         encoder_s = self._clock.encoder_s
@@ -327,7 +339,7 @@ class Transcriber:
             decoder_steps=self._clock.decoder_calls,
             audio_s=audio_s,
             times=times,
-            chunks=chunks,
+            words=words,
         )
 
     def _count_new_tokens(self, sequences: torch.Tensor) -> list[int]:
@@ -349,17 +361,41 @@ class Transcriber:
             counts.append(count)
         return counts
 
-    def _timestamps(self, output: Any, sequences: torch.Tensor) -> list[list[dict[str, Any]]]:
+    def _words(self, output: Any, durations_s: list[float]) -> list[list[dict[str, Any]]]:
+        """Group tokens into words with start/end seconds from transformers' token timestamps.
+
+        A token's time is when it starts (cross-attention alignment through the model's
+        alignment heads; long-form outputs take them from the segments, which are absolute).
+        A word starts at a token whose text begins with a space and ends where the next token
+        starts, at most at the end of the clip; punctuation stays with the word before it.
+        Special tokens (every id from end-of-text up: prompt, timestamps) are skipped.
+        Languages written without spaces get one "word" per run of tokens.
+        """
+        if "segments" in output:
+            rows = [
+                (
+                    [t for seg in segments for t in seg["tokens"].tolist()],
+                    [float(x) for seg in segments for x in seg["token_timestamps"].tolist()],
+                )
+                for segments in output["segments"]
+            ]
+        else:
+            rows = list(zip(output["sequences"].tolist(), output["token_timestamps"].tolist()))
         tokenizer = self.loaded.processor.tokenizer
+        first_special = self._generation_config.eos_token_id
         result = []
-        token_times = output.get("token_timestamps") if self.settings.word_timestamps else None
-        for i, row in enumerate(sequences):
-            offsets = tokenizer.decode(
-                row, skip_special_tokens=False, output_offsets=True
-            ).get("offsets", []) if hasattr(tokenizer, "decode") else []
-            entry = [{"text": o["text"], "start_s": o["timestamp"][0], "end_s": o["timestamp"][1]}
-                     for o in offsets]
-            if token_times is not None:
-                entry.append({"token_times_s": [float(t) for t in token_times[i].tolist()]})
-            result.append(entry)
+        for (ids, times), duration_s in zip(rows, durations_s):
+            words: list[dict[str, Any]] = []
+            for i, token in enumerate(ids):
+                if token >= first_special:
+                    continue
+                piece = tokenizer.decode([token])
+                start = min(float(times[i]), duration_s)
+                end = min(float(times[i + 1]) if i + 1 < len(times) else start, duration_s)
+                if not words or piece.startswith(" "):
+                    words.append({"word": piece.strip(), "start_s": start, "end_s": end})
+                else:
+                    words[-1]["word"] += piece
+                    words[-1]["end_s"] = end
+            result.append([w for w in words if w["word"]])
         return result
