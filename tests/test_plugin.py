@@ -43,7 +43,8 @@ def test_one_tiny_case_writes_every_field(suite: pytest.Pytester) -> None:
         "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
     )
     assert info["parameters"] == 37_760_256
-    assert info["audio_s"] == 4.0 and info["batch_size"] == 1
+    assert info["audio_s"] == 4.0
+    assert info["batch_size"] == 1
     assert len(info["rounds_inference_s"]) == 2
     assert info["rtf"] == pytest.approx(sum(info["rounds_inference_s"]) / (2 * 4.0))
     assert info["rtfx"] == pytest.approx(1 / info["rtf"])
@@ -51,15 +52,19 @@ def test_one_tiny_case_writes_every_field(suite: pytest.Pytester) -> None:
     assert bench["stats"]["mean"] >= info["inference_s"]
     for phase in ("features_s", "encoder_s", "decoder_s"):
         assert 0 < info[phase] < info["inference_s"]
-    assert info["tokens"] >= 1 and info["s_per_token"] > 0
+    assert info["tokens"] >= 1
+    assert info["s_per_token"] > 0
     assert info["peak_rss_bytes"] > info["weights_bytes"] > 100e6
-    assert info["reference"] and info["transcript"]
-    assert info["wer"] is not None and info["wer"] <= 0.5, (info["reference"], info["transcript"])
+    assert info["reference"]
+    assert info["transcript"]
+    assert info["wer"] is not None
+    assert info["wer"] <= 0.5, (info["reference"], info["transcript"])
     # No sensor on a CPU build machine: energy is null with a reason, never a guess.
     if info["energy_j"] is None:
         assert info["energy_null_reason"]
     machine = data["machine_info"]["whisperbench"]
-    assert machine["host"]["torch_version"] and machine["host"]["transformers_version"]
+    assert machine["host"]["torch_version"]
+    assert machine["host"]["transformers_version"]
     assert machine["host"]["cpu_model"]
     assert data["whisperbench"]["schema_version"] == 1
 
@@ -118,7 +123,9 @@ def test_suite_run_with_fake_nvml_writes_energy_of_its_power_profile(
 ) -> None:
     watts = 150.0
     conftest = (suite.path / "conftest.py").read_text()
-    (suite.path / "conftest.py").write_text(FAKE_NVML_CONFTEST.format(watts=watts, repo=str(REPO)) + conftest)
+    (suite.path / "conftest.py").write_text(
+        FAKE_NVML_CONFTEST.format(watts=watts, repo=str(REPO)) + conftest
+    )
     # A subprocess, so the fake never leaks into this process's sys.modules.
     result = suite.runpytest_subprocess(
         "--whisper-durations=3",
@@ -137,7 +144,8 @@ def test_suite_run_with_fake_nvml_writes_energy_of_its_power_profile(
     assert info["energy_valid"] is True, info["energy_invalid_reasons"]
     window_s = info["energy_window_s"]
     assert window_s >= 2.0
-    assert info["rounds"] >= 2 and bench["stats"]["rounds"] == info["rounds"]
+    assert info["rounds"] >= 2
+    assert bench["stats"]["rounds"] == info["rounds"]
     assert info["energy_j"] == pytest.approx(watts * window_s, rel=0.01)
     assert info["avg_power_w"] == pytest.approx(watts, rel=0.01)
     assert info["idle_power_w"] == pytest.approx(watts, rel=0.01)

@@ -37,7 +37,12 @@ def test_allowed_combinations_resolve_to_what_runs(
         ("cuda", "float32", CPU_ONLY, r"no CUDA device.*--device cpu"),
         ("cuda:3", "float32", ONE_GPU, r"only 1 CUDA device.*CUDA_VISIBLE_DEVICES"),
         ("cuda:x", "float32", ONE_GPU, r"write it as cuda:N"),
-        ("cuda", "bfloat16", {**ONE_GPU, "bf16_supported": False}, r"bfloat16 is not supported.*V100"),
+        (
+            "cuda",
+            "bfloat16",
+            {**ONE_GPU, "bf16_supported": False},
+            r"bfloat16 is not supported.*V100",
+        ),
         ("cuda", "int8", ONE_GPU, r"int8 is dynamic quantization, a CPU kernel"),
         ("tpu", "float32", CPU_ONLY, r"unknown device 'tpu'"),
         ("cpu", "float8", CPU_ONLY, r"unknown dtype 'float8'"),

@@ -21,9 +21,7 @@ def test_phases_add_up_to_the_wall_time(tiny_en: LoadedModel) -> None:
         result = transcriber([tone(2.0)])
     times = result.times
     phases = times.features_s + times.encoder_s + times.decoder_s + times.detokenize_s
-    assert all(
-        value > 0 for value in (times.features_s, times.encoder_s, times.decoder_s)
-    ), times
+    assert all(value > 0 for value in (times.features_s, times.encoder_s, times.decoder_s)), times
     assert phases == pytest.approx(times.inference_s, rel=1e-6, abs=1e-6)
     assert result.audio_s == 2.0
     assert result.decoder_steps == result.tokens >= 1  # batch 1: one step per token
@@ -50,7 +48,8 @@ def test_round_sums_its_batches(tiny_en: LoadedModel) -> None:
         first, second = transcriber([tone(1.0)]), transcriber([tone(2.0), tone(1.5)])
     round_ = Round((first, second))
     assert round_.audio_s == 4.5
-    assert round_.tokens == 12 and round_.tokens_per_clip == [4, 4, 4]
+    assert round_.tokens == 12
+    assert round_.tokens_per_clip == [4, 4, 4]
     assert round_.times.inference_s == first.times.inference_s + second.times.inference_s
     assert len(round_.texts) == 3
 
@@ -101,7 +100,8 @@ def test_long_form_audio_is_transcribed_sequentially_in_full(tiny_en: LoadedMode
     with Transcriber(tiny_en, DecodeSettings(word_timestamps=True)) as transcriber:
         result = transcriber([clip.samples])
     assert result.audio_s == 50.0
-    assert result.decoder_steps > 60 and result.times.encoder_s > 0
+    assert result.decoder_steps > 60
+    assert result.times.encoder_s > 0
     # More than one 30 s window was decoded: the text covers the end of the reference too.
     assert clip.reference is not None
     assert wer([clip.reference], result.texts) < 0.35

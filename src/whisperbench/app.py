@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -78,72 +78,165 @@ def _model_id(text: str) -> str:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The original app's flags (same names and meanings) plus whisperbench's own."""
     model = parser.add_argument_group("model configuration (original flags)")
-    model.add_argument("--model", type=_model_id, default="base", metavar="{" + ",".join(_ORIGINAL_MODELS) + ",...}",
-                       help=f"Whisper model size; any of {', '.join(MODELS)}")
-    model.add_argument("--device", default="auto", metavar="{auto,cuda,cpu}",
-                       help="compute device (cuda:N also accepted)")
-    model.add_argument("--dtype", choices=DTYPES, default="auto",
-                       help="precision; auto is float16 on CUDA, float32 on CPU; int8 is "
-                            "dynamic quantization (CPU)")
+    model.add_argument(
+        "--model",
+        type=_model_id,
+        default="base",
+        metavar="{" + ",".join(_ORIGINAL_MODELS) + ",...}",
+        help=f"Whisper model size; any of {', '.join(MODELS)}",
+    )
+    model.add_argument(
+        "--device",
+        default="auto",
+        metavar="{auto,cuda,cpu}",
+        help="compute device (cuda:N also accepted)",
+    )
+    model.add_argument(
+        "--dtype",
+        choices=DTYPES,
+        default="auto",
+        help="precision; auto is float16 on CUDA, float32 on CPU; int8 is "
+        "dynamic quantization (CPU)",
+    )
 
     bench = parser.add_argument_group("benchmark mode (original flags)")
-    bench.add_argument("--benchmark", action="store_true",
-                       help="use the benchmark samples: short, medium, long, technical speech")
-    bench.add_argument("--num-samples", type=_at_least(1), default=None, metavar="N",
-                       help=f"number of samples to process (default {_DEFAULT_SAMPLES} with "
-                            "--benchmark or --use-dataset, else 1)")
-    bench.add_argument("--use-dataset", action="store_true",
-                       help="use LibriSpeech: --dataset-path, or the hub copy when reachable")
-    bench.add_argument("--language", default=None, metavar="LANG",
-                       help="language code for multilingual models (default en; .en models "
-                            "take none)")
-    bench.add_argument("--timestamps", action="store_true",
-                       help="word-level timestamps in the transcriptions (their cost is inside "
-                            "the measured time)")
+    bench.add_argument(
+        "--benchmark",
+        action="store_true",
+        help="use the benchmark samples: short, medium, long, technical speech",
+    )
+    bench.add_argument(
+        "--num-samples",
+        type=_at_least(1),
+        default=None,
+        metavar="N",
+        help=f"number of samples to process (default {_DEFAULT_SAMPLES} with "
+        "--benchmark or --use-dataset, else 1)",
+    )
+    bench.add_argument(
+        "--use-dataset",
+        action="store_true",
+        help="use LibriSpeech: --dataset-path, or the hub copy when reachable",
+    )
+    bench.add_argument(
+        "--language",
+        default=None,
+        metavar="LANG",
+        help="language code for multilingual models (default en; .en models take none)",
+    )
+    bench.add_argument(
+        "--timestamps",
+        action="store_true",
+        help="word-level timestamps in the transcriptions (their cost is inside the measured time)",
+    )
 
     audio = parser.add_argument_group("audio input (original flags)")
-    audio.add_argument("--audio-file", nargs="+", default=None, metavar="PATH",
-                       help="audio file(s) to transcribe: any format soundfile reads, any rate")
-    audio.add_argument("--generate-audio", action="store_true",
-                       help="transcribe synthetic speech (the default when no audio is given)")
-    audio.add_argument("--audio-duration", type=_positive_float, default=_DEFAULT_DURATION_S,
-                       metavar="SECONDS", help="duration of generated audio")
+    audio.add_argument(
+        "--audio-file",
+        nargs="+",
+        default=None,
+        metavar="PATH",
+        help="audio file(s) to transcribe: any format soundfile reads, any rate",
+    )
+    audio.add_argument(
+        "--generate-audio",
+        action="store_true",
+        help="transcribe synthetic speech (the default when no audio is given)",
+    )
+    audio.add_argument(
+        "--audio-duration",
+        type=_positive_float,
+        default=_DEFAULT_DURATION_S,
+        metavar="SECONDS",
+        help="duration of generated audio",
+    )
 
     output = parser.add_argument_group("output control (original flags)")
-    output.add_argument("--output-file", default=None, metavar="PATH",
-                        help="write results as JSON (atomically: temp file + rename)")
-    output.add_argument("--quiet", action="store_true",
-                        help="reduce verbosity: no progress bar, no summary, warnings only")
-    output.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
-                        default="INFO", help="logging level")
+    output.add_argument(
+        "--output-file",
+        default=None,
+        metavar="PATH",
+        help="write results as JSON (atomically: temp file + rename)",
+    )
+    output.add_argument(
+        "--quiet",
+        action="store_true",
+        help="reduce verbosity: no progress bar, no summary, warnings only",
+    )
+    output.add_argument(
+        "--log-level",
+        choices=("DEBUG", "INFO", "WARNING", "ERROR"),
+        default="INFO",
+        help="logging level",
+    )
 
     extra = parser.add_argument_group("whisperbench")
-    extra.add_argument("--weights", choices=WEIGHT_SOURCES, default="auto",
-                       help="weights source; auto tries local folder, HF cache, packaged, hub; "
-                            "random (exact architecture, cost only) only when named")
-    extra.add_argument("--weights-path", default=None, metavar="DIR",
-                       help="local transformers checkpoint folder")
-    extra.add_argument("--dataset-path", default=None, metavar="DIR",
-                       help="local LibriSpeech folder (speaker/chapter/*.flac + *.trans.txt)")
-    extra.add_argument("--batch-size", type=_at_least(1), default=1, metavar="N",
-                       help="clips per generate call")
-    extra.add_argument("--fixed-tokens", type=_at_least(1), default=None, metavar="N",
-                       help="fixed-work mode: decode exactly N tokens per clip")
-    extra.add_argument("--attn", choices=("sdpa", "eager"), default="sdpa",
-                       help="attention implementation")
-    extra.add_argument("--threads", type=_at_least(1), default=None, metavar="N",
-                       help="torch CPU threads (default: torch's choice)")
-    extra.add_argument("--warmup", type=_at_least(0), default=1, metavar="N",
-                       help="unmeasured warm-up passes")
-    extra.add_argument("--repeat", type=_at_least(1), default=1, metavar="N",
-                       help="measured passes over all samples (more if energy needs a longer "
-                            "window)")
-    extra.add_argument("--min-window", type=float, default=5.0, metavar="SECONDS",
-                       help="shortest energy window when a sensor is metered")
-    extra.add_argument("--idle", type=float, default=1.0, metavar="SECONDS",
-                       help="idle power sampling before measuring (0 disables)")
-    extra.add_argument("--gpus", default="auto", metavar="WHICH",
-                       help="GPUs whose energy is metered: auto, all, or NVML indices '0,1'")
+    extra.add_argument(
+        "--weights",
+        choices=WEIGHT_SOURCES,
+        default="auto",
+        help="weights source; auto tries local folder, HF cache, packaged, hub; "
+        "random (exact architecture, cost only) only when named",
+    )
+    extra.add_argument(
+        "--weights-path", default=None, metavar="DIR", help="local transformers checkpoint folder"
+    )
+    extra.add_argument(
+        "--dataset-path",
+        default=None,
+        metavar="DIR",
+        help="local LibriSpeech folder (speaker/chapter/*.flac + *.trans.txt)",
+    )
+    extra.add_argument(
+        "--batch-size", type=_at_least(1), default=1, metavar="N", help="clips per generate call"
+    )
+    extra.add_argument(
+        "--fixed-tokens",
+        type=_at_least(1),
+        default=None,
+        metavar="N",
+        help="fixed-work mode: decode exactly N tokens per clip",
+    )
+    extra.add_argument(
+        "--attn", choices=("sdpa", "eager"), default="sdpa", help="attention implementation"
+    )
+    extra.add_argument(
+        "--threads",
+        type=_at_least(1),
+        default=None,
+        metavar="N",
+        help="torch CPU threads (default: torch's choice)",
+    )
+    extra.add_argument(
+        "--warmup", type=_at_least(0), default=1, metavar="N", help="unmeasured warm-up passes"
+    )
+    extra.add_argument(
+        "--repeat",
+        type=_at_least(1),
+        default=1,
+        metavar="N",
+        help="measured passes over all samples (more if energy needs a longer window)",
+    )
+    extra.add_argument(
+        "--min-window",
+        type=float,
+        default=5.0,
+        metavar="SECONDS",
+        help="shortest energy window when a sensor is metered",
+    )
+    extra.add_argument(
+        "--idle",
+        type=float,
+        default=1.0,
+        metavar="SECONDS",
+        help="idle power sampling before measuring (0 disables)",
+    )
+    extra.add_argument(
+        "--gpus",
+        default="auto",
+        metavar="WHICH",
+        help="GPUs whose energy is metered: auto, all, or NVML indices '0,1'",
+    )
 
 
 @dataclass
@@ -207,12 +300,17 @@ def _gather_audio(args: argparse.Namespace) -> _Workload:
 
 def _configure_logging(args: argparse.Namespace) -> None:
     level = "WARNING" if args.quiet and args.log_level == "INFO" else args.log_level
-    logging.basicConfig(level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.basicConfig(
+        level=level, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr
+    )
     log.setLevel(level)
     import transformers
 
     # transformers' own chatter (generation-config notes) only when debugging.
-    transformers.logging.set_verbosity_error() if level != "DEBUG" else transformers.logging.set_verbosity_info()
+    if level == "DEBUG":
+        transformers.logging.set_verbosity_info()
+    else:
+        transformers.logging.set_verbosity_error()
 
 
 def _progress(total: int, enabled: bool) -> tuple[Callable[[], None] | None, Callable[[], None]]:
@@ -279,27 +377,45 @@ def _run(args: argparse.Namespace) -> int:
         _write(args, {"failures": work.failures, "total_samples": 0, "transcriptions": []})
         return 1
 
-    log.info("loading %s (%s, %s, weights: %s)", spec.model_id, precision.device, precision.dtype, args.weights)
+    log.info(
+        "loading %s (%s, %s, weights: %s)",
+        spec.model_id,
+        precision.device,
+        precision.dtype,
+        args.weights,
+    )
     try:
         loaded = load_model(
-            spec, precision, source=args.weights, weights_path=args.weights_path,
+            spec,
+            precision,
+            source=args.weights,
+            weights_path=args.weights_path,
             attn_implementation=args.attn,
         )
     except (WeightsUnavailable, WeightsIntegrityError) as error:
         raise UsageError(str(error)) from None
-    log.info("loaded in %.2f s from %s (%s)", loaded.load_s, loaded.weights.source, loaded.weights.origin)
+    log.info(
+        "loaded in %.2f s from %s (%s)", loaded.load_s, loaded.weights.source, loaded.weights.origin
+    )
 
     meters = build_meter_set(
-        device=precision.device, gpus=args.gpus, idle_s=args.idle,
-        min_window_s=args.min_window, synchronize=synchronizer(precision.device),
+        device=precision.device,
+        gpus=args.gpus,
+        idle_s=args.idle,
+        min_window_s=args.min_window,
+        synchronize=synchronizer(precision.device),
     )
     batches = math.ceil(len(work.clips) / args.batch_size)
     tick, close = _progress(batches * (args.repeat + args.warmup), not args.quiet)
     try:
         with Transcriber(loaded, decode) as transcriber:
             result = measure(
-                transcriber, work.clips, settings, meters,
-                batch_size=args.batch_size, on_batch=tick,
+                transcriber,
+                work.clips,
+                settings,
+                meters,
+                batch_size=args.batch_size,
+                on_batch=tick,
             )
     finally:
         close()
@@ -338,7 +454,9 @@ def _per_clip_times(result: Any, batch_size: int) -> list[dict[str, Any]]:
     times = []
     for index in range(len(result.audio)):
         batch = index // batch_size
-        seconds = sum(r.batches[batch].times.inference_s for r in result.rounds) / len(result.rounds)
+        seconds = sum(r.batches[batch].times.inference_s for r in result.rounds) / len(
+            result.rounds
+        )
         entry: dict[str, Any] = {"batch": batch, "inference_time": seconds}
         duration = result.audio[index].get("duration_s")
         if batch_size == 1 and duration:
@@ -363,17 +481,24 @@ def _write(args: argparse.Namespace, record: dict[str, Any]) -> None:
 
 
 def _print_summary(record: dict[str, Any]) -> None:
-    print(f"model {record['model']} on {record['device']} ({record['torch_dtype']}), "
-          f"weights: {record.get('weights_source')}")
+    print(
+        f"model {record['model']} on {record['device']} ({record['torch_dtype']}), "
+        f"weights: {record.get('weights_source')}"
+    )
     for item in record["transcriptions"]:
         print(f"  [{item['sample']}] {item['audio_duration']:.1f} s -> {item['text']!r}")
-    print(f"samples {record['total_samples']}, audio {record['total_audio_duration']:.1f} s, "
-          f"inference {record['total_inference_time']:.3f} s, RTF {record['average_rtf']:.3f}")
+    print(
+        f"samples {record['total_samples']}, audio {record['total_audio_duration']:.1f} s, "
+        f"inference {record['total_inference_time']:.3f} s, RTF {record['average_rtf']:.3f}"
+    )
     if record.get("wer") is not None:
         print(f"WER {record['wer']:.3f}")
     energy = record.get("energy_j")
     if energy is not None:
-        print(f"energy {energy:.1f} J ({record.get('energy_source')}), valid: {record.get('energy_valid')}")
+        print(
+            f"energy {energy:.1f} J ({record.get('energy_source')}), "
+            f"valid: {record.get('energy_valid')}"
+        )
     else:
         print(f"energy: not measured ({record.get('energy_null_reason')})")
     for failure in record.get("failures", []):
@@ -384,11 +509,16 @@ def list_models(args: argparse.Namespace) -> int:
     """``whisperbench models``: one line per id, with where its weights would come from."""
     from whisperbench.models.loading import describe_sources
 
-    header = f"{'id':<15}{'d_model':>8}{'enc/dec':>8}{'heads':>6}{'mels':>5}{'vocab':>7}{'parameters':>15}  weights here"
+    header = (
+        f"{'id':<15}{'d_model':>8}{'enc/dec':>8}{'heads':>6}{'mels':>5}{'vocab':>7}"
+        f"{'parameters':>15}  weights here"
+    )
     print(header)
     for spec in MODELS.values():
         layers = f"{spec.encoder_layers}/{spec.decoder_layers}"
-        print(f"{spec.model_id:<15}{spec.d_model:>8}{layers:>8}{spec.attention_heads:>6}"
-              f"{spec.num_mel_bins:>5}{spec.vocab_size:>7}{spec.parameters:>15,}  "
-              f"{describe_sources(spec)}")
+        print(
+            f"{spec.model_id:<15}{spec.d_model:>8}{layers:>8}{spec.attention_heads:>6}"
+            f"{spec.num_mel_bins:>5}{spec.vocab_size:>7}{spec.parameters:>15,}  "
+            f"{describe_sources(spec)}"
+        )
     return 0

@@ -20,7 +20,9 @@ def write_json_atomic(path: str | Path, data: Any) -> Path:
     """
     target = Path(path)
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    handle, temp_name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    handle, temp_name = tempfile.mkstemp(
+        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
+    )
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as stream:
             stream.write(text)

@@ -167,9 +167,7 @@ def measure(
         raise ValueError("nothing to measure: no audio clips")
     size = batch_size or len(clips)
     batches = batched(clips, size)
-    recorder = RoundRecorder(
-        transcriber, [[clip.samples for clip in b] for b in batches], on_batch
-    )
+    recorder = RoundRecorder(transcriber, [[clip.samples for clip in b] for b in batches], on_batch)
     if meters is not None:
         meters.measure_idle()  # model loaded, nothing running yet: the quietest moment
     stretch = meters is not None and meters.energy_active and settings.min_window_s > 0

@@ -63,9 +63,11 @@ def wer(references: Sequence[str], hypotheses: Sequence[str]) -> float:
 
     if len(references) != len(hypotheses):
         raise ValueError(f"wer: {len(references)} references for {len(hypotheses)} hypotheses")
-    pairs = [(normalize_text(r), normalize_text(h)) for r, h in zip(references, hypotheses)]
+    pairs = [
+        (normalize_text(r), normalize_text(h)) for r, h in zip(references, hypotheses, strict=False)
+    ]
     kept = [(r, h) for r, h in pairs if r.strip()]
     if not kept:
         raise ValueError("wer: every reference is empty after normalization")
-    refs, hyps = zip(*kept)
+    refs, hyps = zip(*kept, strict=False)
     return float(jiwer.wer(list(refs), list(hyps)))

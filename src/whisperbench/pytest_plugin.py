@@ -127,46 +127,117 @@ def _optional_int(text: str) -> int | None:
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("whisperbench", "whisperbench: what to measure")
     add = group.addoption
-    add("--whisper-models", type=_csv(_choice(tuple(MODELS), "model"), "models"),
-        default=("tiny.en",), metavar="IDS",
-        help="Comma-separated model ids (see `whisperbench models`). Default: tiny.en")
-    add("--whisper-dtypes", type=_csv(_choice(DTYPES, "dtype"), "dtypes"),
-        default=("float32",), metavar="DTYPES",
-        help=f"Comma-separated dtypes from {', '.join(DTYPES)}. Default: float32")
-    add("--whisper-durations", type=_csv(_positive_float, "durations"),
-        default=(5.0, 10.0, 20.0), metavar="SECONDS",
-        help="Comma-separated audio seconds per clip. Default: 5,10,20")
-    add("--whisper-batch-sizes", type=_csv(_int_at_least(1), "batch sizes"), default=(1,),
-        metavar="NS", help="Comma-separated clips per batch. Default: 1")
-    add("--whisper-device", default="auto", metavar="DEVICE",
-        help="auto, cpu, cuda or cuda:N (auto: CUDA when available). Default: auto")
-    add("--whisper-weights", type=_choice(WEIGHT_SOURCES, "weights source"), default="auto",
+    add(
+        "--whisper-models",
+        type=_csv(_choice(tuple(MODELS), "model"), "models"),
+        default=("tiny.en",),
+        metavar="IDS",
+        help="Comma-separated model ids (see `whisperbench models`). Default: tiny.en",
+    )
+    add(
+        "--whisper-dtypes",
+        type=_csv(_choice(DTYPES, "dtype"), "dtypes"),
+        default=("float32",),
+        metavar="DTYPES",
+        help=f"Comma-separated dtypes from {', '.join(DTYPES)}. Default: float32",
+    )
+    add(
+        "--whisper-durations",
+        type=_csv(_positive_float, "durations"),
+        default=(5.0, 10.0, 20.0),
+        metavar="SECONDS",
+        help="Comma-separated audio seconds per clip. Default: 5,10,20",
+    )
+    add(
+        "--whisper-batch-sizes",
+        type=_csv(_int_at_least(1), "batch sizes"),
+        default=(1,),
+        metavar="NS",
+        help="Comma-separated clips per batch. Default: 1",
+    )
+    add(
+        "--whisper-device",
+        default="auto",
+        metavar="DEVICE",
+        help="auto, cpu, cuda or cuda:N (auto: CUDA when available). Default: auto",
+    )
+    add(
+        "--whisper-weights",
+        type=_choice(WEIGHT_SOURCES, "weights source"),
+        default="auto",
         help=f"Weights source: {', '.join(WEIGHT_SOURCES)}; random only when named. "
-             "Default: auto (local, HF cache, packaged, then hub)")
-    add("--whisper-weights-path", default=None, metavar="DIR",
-        help="A local transformers checkpoint folder (weights source 'local'). Default: none")
-    add("--whisper-audio", default="short", metavar="CATEGORY",
+        "Default: auto (local, HF cache, packaged, then hub)",
+    )
+    add(
+        "--whisper-weights-path",
+        default=None,
+        metavar="DIR",
+        help="A local transformers checkpoint folder (weights source 'local'). Default: none",
+    )
+    add(
+        "--whisper-audio",
+        default="short",
+        metavar="CATEGORY",
         help="Synthetic speech category (short, medium, long, technical) or a signal "
-             "(tone, chirp, noise, silence). Default: short")
-    add("--whisper-rounds", type=_int_at_least(1), default=3, metavar="N",
-        help="Measured rounds per case (more when energy needs a longer window). Default: 3")
-    add("--whisper-warmup-rounds", type=_int_at_least(0), default=1, metavar="N",
-        help="Unmeasured warm-up rounds before the window opens. Default: 1")
-    add("--whisper-fixed-tokens", type=_optional_int, default=None, metavar="N",
+        "(tone, chirp, noise, silence). Default: short",
+    )
+    add(
+        "--whisper-rounds",
+        type=_int_at_least(1),
+        default=3,
+        metavar="N",
+        help="Measured rounds per case (more when energy needs a longer window). Default: 3",
+    )
+    add(
+        "--whisper-warmup-rounds",
+        type=_int_at_least(0),
+        default=1,
+        metavar="N",
+        help="Unmeasured warm-up rounds before the window opens. Default: 1",
+    )
+    add(
+        "--whisper-fixed-tokens",
+        type=_optional_int,
+        default=None,
+        metavar="N",
         help="Fixed-work mode: decode exactly N tokens per clip (min = max new tokens). "
-             "Default: off")
-    add("--whisper-attn", type=_choice(("sdpa", "eager"), "attention implementation"),
-        default="sdpa", help="Attention implementation: sdpa or eager. Default: sdpa")
-    add("--whisper-threads", type=_optional_int, default=None, metavar="N",
-        help="torch.set_num_threads(N) for CPU runs. Default: torch's choice")
-    add("--whisper-min-window", type=_non_negative_float, default=5.0, metavar="SECONDS",
+        "Default: off",
+    )
+    add(
+        "--whisper-attn",
+        type=_choice(("sdpa", "eager"), "attention implementation"),
+        default="sdpa",
+        help="Attention implementation: sdpa or eager. Default: sdpa",
+    )
+    add(
+        "--whisper-threads",
+        type=_optional_int,
+        default=None,
+        metavar="N",
+        help="torch.set_num_threads(N) for CPU runs. Default: torch's choice",
+    )
+    add(
+        "--whisper-min-window",
+        type=_non_negative_float,
+        default=5.0,
+        metavar="SECONDS",
         help="Shortest energy window; rounds are added to reach it when a sensor is metered. "
-             "Default: 5.0")
-    add("--whisper-idle", type=_non_negative_float, default=1.0, metavar="SECONDS",
-        help="Idle power sampling before the first window (0 disables). Default: 1.0")
-    add("--whisper-gpus", default="auto", metavar="WHICH",
+        "Default: 5.0",
+    )
+    add(
+        "--whisper-idle",
+        type=_non_negative_float,
+        default=1.0,
+        metavar="SECONDS",
+        help="Idle power sampling before the first window (0 disables). Default: 1.0",
+    )
+    add(
+        "--whisper-gpus",
+        default="auto",
+        metavar="WHICH",
         help="GPUs whose energy is metered: auto (the model's), all, or NVML indices "
-             "'0,1'. Default: auto")
+        "'0,1'. Default: auto",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -202,7 +273,9 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.parametrize("whisper_case", cases, ids=[case.id for case in cases])
 
 
-def pytest_benchmark_update_machine_info(config: pytest.Config, machine_info: dict[str, Any]) -> None:
+def pytest_benchmark_update_machine_info(
+    config: pytest.Config, machine_info: dict[str, Any]
+) -> None:
     """Add host, software and GPU facts (``machine_info["whisperbench"]``)."""
     from whisperbench.meters.device_state import machine_info as whisper_machine_info
 

