@@ -17,7 +17,8 @@ def suite(pytester: pytest.Pytester) -> pytest.Pytester:
     """A pytester folder holding our root conftest and benchmark module."""
     pytester.syspathinsert(REPO)
     shutil.copy(REPO / "conftest.py", pytester.path / "conftest.py")
-    shutil.copy(REPO / "benchmarks" / "test_transcribe.py", pytester.path / "test_transcribe.py")
+    # A name of its own: in-process runs would clash with tests/test_transcribe.py.
+    shutil.copy(REPO / "benchmarks" / "test_transcribe.py", pytester.path / "test_suite_copy.py")
     return pytester
 
 
@@ -36,6 +37,12 @@ def test_one_tiny_case_writes_every_field(suite: pytest.Pytester) -> None:
     (bench,) = data["benchmarks"]
     info = bench["extra_info"]
     assert bench["stats"]["rounds"] == 2 == info["rounds"]
+    assert bench["params"] == {
+        "whisper_model_id": "tiny.en",
+        "whisper_dtype": "float32",
+        "whisper_audio_s": 4.0,
+        "whisper_batch_size": 1,
+    }
     assert info["schema_version"] == 1
     assert (info["model"], info["dtype"], info["device"]) == ("tiny.en", "float32", "cpu")
     assert info["weights_source"] == "packaged"

@@ -21,7 +21,7 @@ from whisperbench.models.loading import WEIGHT_SOURCES
 from whisperbench.models.precision import DTYPES
 from whisperbench.models.registry import MODELS
 
-__all__ = ["WhisperCase", "WhisperOptions", "options_key"]
+__all__ = ["CASE_PARAMS", "WhisperCase", "WhisperOptions", "options_key", "whisper_case"]
 
 T = TypeVar("T")
 
@@ -184,9 +184,10 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     add(
         "--whisper-rounds",
         type=_int_at_least(1),
-        default=3,
+        default=5,
         metavar="N",
-        help="Measured rounds per case (more when energy needs a longer window). Default: 3",
+        help="Measured rounds per case (more when energy needs a longer window); 5 is the "
+        "fewest a regression gate can call significant. Default: 5",
     )
     add(
         "--whisper-warmup-rounds",
@@ -267,10 +268,27 @@ def pytest_configure(config: pytest.Config) -> None:
     )
 
 
+#: The matrix's parameter names, as they appear in pytest-benchmark's ``params``.
+CASE_PARAMS = ("whisper_model_id", "whisper_dtype", "whisper_audio_s", "whisper_batch_size")
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """Parametrize the matrix on plain values (so the JSON's ``params`` are readable)."""
     if "whisper_case" in metafunc.fixturenames:
         cases = metafunc.config.stash[options_key].cases()
-        metafunc.parametrize("whisper_case", cases, ids=[case.id for case in cases])
+        metafunc.parametrize(
+            CASE_PARAMS,
+            [(c.model, c.dtype, c.audio_s, c.batch_size) for c in cases],
+            ids=[case.id for case in cases],
+        )
+
+
+@pytest.fixture
+def whisper_case(
+    whisper_model_id: str, whisper_dtype: str, whisper_audio_s: float, whisper_batch_size: int
+) -> WhisperCase:
+    """The matrix cell this test runs."""
+    return WhisperCase(whisper_model_id, whisper_dtype, whisper_audio_s, whisper_batch_size)
 
 
 def pytest_benchmark_update_machine_info(
