@@ -320,6 +320,8 @@ class Transcriber:
         self._sync()
         generated = time.perf_counter()
 
+        # The dict output keeps the prompt and end-of-text, which token counting relies on
+        # (the plain tensor drops end-of-text, so a finished clip would count one step short).
         sequences = output["sequences"]
         texts = processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         words = (

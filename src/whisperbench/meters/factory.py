@@ -93,7 +93,7 @@ def build_meter_set(
     synchronize: Callable[[], None] | None = None,
     temperature_rise_limit_c: float = 10.0,
     power_poll_interval_s: float = 0.05,
-    rss_interval_s: float = 0.01,
+    rss_interval_s: float = 0.05,
     align_to_counter: bool = True,
     cuda_uuid_lookup: Callable[[int], str | None] | None = torch_cuda_uuid,
     cuda_memory: bool | None = None,

@@ -1,6 +1,6 @@
 """Memory over a window: peak RSS (sampled), CUDA allocator peaks, NVML per-process memory.
 
-* **Peak RSS**: a thread samples this process's RSS (psutil) every ``interval_s`` (10 ms),
+* **Peak RSS**: a thread samples this process's RSS (psutil) every ``interval_s`` (50 ms),
   plus one sample at each edge. ``getrusage().ru_maxrss`` is the peak since the process
   started, not per window, so it is never used as the window's figure. A spike shorter than
   the interval can be missed.
@@ -67,7 +67,7 @@ class MemoryMeter:
         cuda_device: int | None = None,
         nvml: ModuleType | None = None,
         nvml_handles: Sequence[Any] = (),
-        interval_s: float = 0.01,
+        interval_s: float = 0.05,
         pid: int | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
