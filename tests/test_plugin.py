@@ -85,7 +85,7 @@ def test_unknown_model_is_a_usage_error(suite: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("--whisper-durations=5,-1", "*must be a positive number of seconds*"),
+        ("--whisper-durations=5,-1", "*must be > 0 seconds, got '-1'*"),
         ("--whisper-batch-sizes=0", "*must be >= 1, got 0*"),
         ("--whisper-dtypes=float8", "*unknown dtype 'float8'*"),
         ("--whisper-weights=cloud", "*unknown weights source 'cloud'*"),

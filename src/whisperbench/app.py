@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from whisperbench.argtypes import choice, int_at_least, seconds
 from whisperbench.models.loading import WEIGHT_SOURCES
 from whisperbench.models.precision import DTYPES
 from whisperbench.models.registry import MODELS
@@ -44,43 +45,12 @@ _DEFAULT_SAMPLES = 3
 _DEFAULT_DURATION_S = 10.0
 
 
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0 or value > 3600:
-        raise argparse.ArgumentTypeError(f"must be > 0 and <= 3600 seconds, got {text!r}")
-    return value
-
-
-def _at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _model_id(text: str) -> str:
-    if text not in MODELS:
-        raise argparse.ArgumentTypeError(
-            f"unknown model {text!r}; choose one of: {', '.join(MODELS)}"
-        )
-    return text
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """The original app's flags (same names and meanings) plus whisperbench's own."""
     model = parser.add_argument_group("model configuration (original flags)")
     model.add_argument(
         "--model",
-        type=_model_id,
+        type=choice(tuple(MODELS), "model"),
         default="base",
         metavar="{" + ",".join(_ORIGINAL_MODELS) + ",...}",
         help=f"Whisper model size; any of {', '.join(MODELS)}",
@@ -107,7 +77,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     bench.add_argument(
         "--num-samples",
-        type=_at_least(1),
+        type=int_at_least(1),
         default=None,
         metavar="N",
         help=f"number of samples to process (default {_DEFAULT_SAMPLES} with "
@@ -145,7 +115,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     audio.add_argument(
         "--audio-duration",
-        type=_positive_float,
+        type=seconds(maximum_s=3600),
         default=_DEFAULT_DURATION_S,
         metavar="SECONDS",
         help="duration of generated audio",
@@ -188,11 +158,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="local LibriSpeech folder (speaker/chapter/*.flac + *.trans.txt)",
     )
     extra.add_argument(
-        "--batch-size", type=_at_least(1), default=1, metavar="N", help="clips per generate call"
+        "--batch-size", type=int_at_least(1), default=1, metavar="N", help="clips per generate call"
     )
     extra.add_argument(
         "--fixed-tokens",
-        type=_at_least(1),
+        type=int_at_least(1),
         default=None,
         metavar="N",
         help="fixed-work mode: decode exactly N tokens per clip",
@@ -202,31 +172,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     extra.add_argument(
         "--threads",
-        type=_at_least(1),
+        type=int_at_least(1),
         default=None,
         metavar="N",
         help="torch CPU threads (default: torch's choice)",
     )
     extra.add_argument(
-        "--warmup", type=_at_least(0), default=1, metavar="N", help="unmeasured warm-up passes"
+        "--warmup", type=int_at_least(0), default=1, metavar="N", help="unmeasured warm-up passes"
     )
     extra.add_argument(
         "--repeat",
-        type=_at_least(1),
+        type=int_at_least(1),
         default=1,
         metavar="N",
         help="measured passes over all samples (more if energy needs a longer window)",
     )
     extra.add_argument(
         "--min-window",
-        type=float,
+        type=seconds(allow_zero=True),
         default=5.0,
         metavar="SECONDS",
         help="shortest energy window when a sensor is metered",
     )
     extra.add_argument(
         "--idle",
-        type=float,
+        type=seconds(allow_zero=True),
         default=1.0,
         metavar="SECONDS",
         help="idle power sampling before measuring (0 disables)",

@@ -8,15 +8,13 @@ model/dtype pair is loaded once and kept only while its cases run.
 
 from __future__ import annotations
 
-import argparse
 import itertools
-import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import pytest
 
+from whisperbench.argtypes import choice, csv, int_at_least, optional_positive_int, seconds
 from whisperbench.models.loading import WEIGHT_SOURCES
 from whisperbench.models.precision import DTYPES
 from whisperbench.models.registry import MODELS
@@ -69,88 +67,33 @@ class WhisperOptions:
 options_key = pytest.StashKey[WhisperOptions]()
 
 
-def _csv(parse: Callable[[str], T], what: str) -> Callable[[str], tuple[T, ...]]:
-    def parse_list(text: str) -> tuple[T, ...]:
-        items = [item.strip() for item in text.split(",") if item.strip()]
-        if not items:
-            raise argparse.ArgumentTypeError(f"empty list of {what}")
-        return tuple(parse(item) for item in items)
-
-    return parse_list
-
-
-def _choice(choices: tuple[str, ...], what: str) -> Callable[[str], str]:
-    def parse(text: str) -> str:
-        if text not in choices:
-            raise argparse.ArgumentTypeError(
-                f"unknown {what} {text!r}; choose from: {', '.join(choices)}"
-            )
-        return text
-
-    return parse
-
-
-def _positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text!r}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = float(text) if text.strip() not in {"0", "0.0"} else 0.0
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"must be >= 0 seconds, got {text!r}")
-    return value
-
-
-def _int_at_least(minimum: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
-        if value < minimum:
-            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
-        return value
-
-    return parse
-
-
-def _optional_int(text: str) -> int | None:
-    return None if text.lower() in {"", "none", "off", "0"} else _int_at_least(1)(text)
-
-
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("whisperbench", "whisperbench: what to measure")
     add = group.addoption
     add(
         "--whisper-models",
-        type=_csv(_choice(tuple(MODELS), "model"), "models"),
+        type=csv(choice(tuple(MODELS), "model"), "models"),
         default=("tiny.en",),
         metavar="IDS",
         help="Comma-separated model ids (see `whisperbench models`). Default: tiny.en",
     )
     add(
         "--whisper-dtypes",
-        type=_csv(_choice(DTYPES, "dtype"), "dtypes"),
+        type=csv(choice(DTYPES, "dtype"), "dtypes"),
         default=("float32",),
         metavar="DTYPES",
         help=f"Comma-separated dtypes from {', '.join(DTYPES)}. Default: float32",
     )
     add(
         "--whisper-durations",
-        type=_csv(_positive_float, "durations"),
+        type=csv(seconds(), "durations"),
         default=(5.0, 10.0, 20.0),
         metavar="SECONDS",
         help="Comma-separated audio seconds per clip. Default: 5,10,20",
     )
     add(
         "--whisper-batch-sizes",
-        type=_csv(_int_at_least(1), "batch sizes"),
+        type=csv(int_at_least(1), "batch sizes"),
         default=(1,),
         metavar="NS",
         help="Comma-separated clips per batch. Default: 1",
@@ -163,7 +106,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add(
         "--whisper-weights",
-        type=_choice(WEIGHT_SOURCES, "weights source"),
+        type=choice(WEIGHT_SOURCES, "weights source"),
         default="auto",
         help=f"Weights source: {', '.join(WEIGHT_SOURCES)}; random only when named. "
         "Default: auto (local, HF cache, packaged, then hub)",
@@ -183,7 +126,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add(
         "--whisper-rounds",
-        type=_int_at_least(1),
+        type=int_at_least(1),
         default=5,
         metavar="N",
         help="Measured rounds per case (more when energy needs a longer window); 5 is the "
@@ -191,14 +134,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add(
         "--whisper-warmup-rounds",
-        type=_int_at_least(0),
+        type=int_at_least(0),
         default=1,
         metavar="N",
         help="Unmeasured warm-up rounds before the window opens. Default: 1",
     )
     add(
         "--whisper-fixed-tokens",
-        type=_optional_int,
+        type=optional_positive_int,
         default=None,
         metavar="N",
         help="Fixed-work mode: decode exactly N tokens per clip (min = max new tokens). "
@@ -206,20 +149,20 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add(
         "--whisper-attn",
-        type=_choice(("sdpa", "eager"), "attention implementation"),
+        type=choice(("sdpa", "eager"), "attention implementation"),
         default="sdpa",
         help="Attention implementation: sdpa or eager. Default: sdpa",
     )
     add(
         "--whisper-threads",
-        type=_optional_int,
+        type=optional_positive_int,
         default=None,
         metavar="N",
         help="torch.set_num_threads(N) for CPU runs. Default: torch's choice",
     )
     add(
         "--whisper-min-window",
-        type=_non_negative_float,
+        type=seconds(allow_zero=True),
         default=5.0,
         metavar="SECONDS",
         help="Shortest energy window; rounds are added to reach it when a sensor is metered. "
@@ -227,7 +170,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     )
     add(
         "--whisper-idle",
-        type=_non_negative_float,
+        type=seconds(allow_zero=True),
         default=1.0,
         metavar="SECONDS",
         help="Idle power sampling before the first window (0 disables). Default: 1.0",

@@ -120,6 +120,8 @@ def _describe(row: ReportRow, field: str) -> str:
         return f"SM {value:g} MHz" if value is not None else "SM clock ?"
     if field == "batch_size":
         return f"batch {value}"
+    if field == "weights_source":
+        return f"{value} weights"
     if field == "power_limit_w":
         return f"{value:g} W limit" if value is not None else "limit ?"
     return str(value)

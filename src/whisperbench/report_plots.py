@@ -27,7 +27,15 @@ __all__ = ["FIGURES", "Figure", "Skipped"]
 
 _DPI = 110
 _SIZE = (7.5, 4.6)
-_SERIES_FIELDS = ("machine", "device", "batch_size", "sm_clock_mhz", "power_limit_w", "source")
+_SERIES_FIELDS = (
+    "machine",
+    "device",
+    "weights_source",
+    "batch_size",
+    "sm_clock_mhz",
+    "power_limit_w",
+    "source",
+)
 
 
 @dataclass(frozen=True)
