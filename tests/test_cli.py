@@ -170,3 +170,33 @@ def test_output_file_in_a_missing_folder_fails_clearly_and_leaves_nothing(tmp_pa
     assert done.returncode == 2
     assert "no-such-dir" in done.stderr
     assert not target.parent.exists()
+
+
+def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    import pty
+
+    args = ["run", "--model", "tiny.en", "--benchmark", "--num-samples", "2", "--fixed-tokens", "2"]
+    master, slave = pty.openpty()
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    with subprocess.Popen(
+        [sys.executable, "-m", "whisperbench.cli", *args],
+        stdout=subprocess.DEVNULL, stderr=slave, env=env,
+    ) as process:  # fmt: skip
+        os.close(slave)
+        seen = b""
+        while True:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the child closed the terminal
+                break
+            if not chunk:
+                break
+            seen += chunk
+        assert process.wait(timeout=600) == 0
+    os.close(master)
+    assert b"batch/s" in seen or b"s/batch" in seen, seen[-500:]
+
+    piped = run_cli(*args)
+    assert piped.returncode == 0
+    assert "s/batch" not in piped.stderr
+    assert "batch/s" not in piped.stderr

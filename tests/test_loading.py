@@ -125,3 +125,22 @@ def test_large_v3_random_generation_config_moves_task_tokens_up_by_one() -> None
     assert v3.task_to_id["transcribe"] == v2.task_to_id["transcribe"] + 1 == 50360
     assert v3.lang_to_id["<|yue|>"] == 50358
     assert v3.decoder_start_token_id == 50258
+
+
+def test_unreachable_hub_costs_one_connection_attempt_not_a_retry_loop(
+    empty_hf_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import time
+
+    import huggingface_hub.constants as constants
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # discard port: refused
+    started = time.perf_counter()
+    with pytest.raises(WeightsUnavailable) as caught:
+        load_model(get_spec("small"), CPU32)
+    assert time.perf_counter() - started < 5.0
+    message = str(caught.value)
+    assert "hub: http://127.0.0.1:9 unreachable" in message
+    assert "set HF_HUB_OFFLINE=1 to skip the hub" in message
+    assert str(empty_hf_cache) in message

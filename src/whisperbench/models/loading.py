@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -122,13 +123,12 @@ def _hub_blob_sha256(hub_id: str) -> str | None:
 
 
 def _from_hf_cache(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
-    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub import constants, try_to_load_from_cache
 
     if not isinstance(try_to_load_from_cache(spec.hub_id, "config.json"), str):
-        cache = (
-            os.environ.get("HF_HUB_CACHE") or os.environ.get("HF_HOME") or "~/.cache/huggingface"
+        raise LookupError(
+            f"{spec.hub_id} is not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
         )
-        raise LookupError(f"{spec.hub_id} is not in the Hugging Face cache ({cache})")
     weights = Weights("hf-cache", spec.hub_id, _hub_blob_sha256(spec.hub_id))
     return _Checkpoint(spec.hub_id, weights, local_files_only=True)
 
@@ -151,9 +151,32 @@ def _hub_offline() -> bool:
     return value.strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
+    """Why the hub cannot be reached, from one TCP connection attempt; None when it can.
+
+    huggingface_hub retries a dead network for about 25 s with a screen of warnings; one
+    connection attempt tells the same in at most ``timeout_s``.
+    """
+    from urllib.parse import urlsplit
+
+    from huggingface_hub import constants
+
+    endpoint = urlsplit(constants.ENDPOINT)
+    host = endpoint.hostname or "huggingface.co"
+    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    try:
+        socket.create_connection((host, port), timeout=timeout_s).close()
+    except OSError as error:
+        return f"{constants.ENDPOINT} unreachable ({error}); set HF_HUB_OFFLINE=1 to skip the hub"
+    return None
+
+
 def _from_hub(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
     if _hub_offline():
         raise LookupError("HF_HUB_OFFLINE is set, so the hub was not asked")
+    unreachable = _hub_unreachable()
+    if unreachable:
+        raise LookupError(unreachable)
     # The download happens in from_pretrained; the checksum is read from the cache after it.
     return _Checkpoint(spec.hub_id, Weights("hub", spec.hub_id, None), local_files_only=False)
 
