@@ -173,10 +173,15 @@ def test_output_file_in_a_missing_folder_fails_clearly_and_leaves_nothing(tmp_pa
 
 
 def test_progress_bar_only_on_a_terminal(tmp_path: Path) -> None:
+    import fcntl
     import pty
+    import struct
+    import termios
 
     args = ["run", "--model", "tiny.en", "--benchmark", "--num-samples", "2", "--fixed-tokens", "2"]
     master, slave = pty.openpty()
+    # A fresh pty is 0 columns wide, where tqdm draws nothing; a real terminal has a size.
+    fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 24, 100, 0, 0))
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
     with subprocess.Popen(
         [sys.executable, "-m", "whisperbench.cli", *args],
