@@ -14,7 +14,6 @@ meters flag a window that still falls short.
 from __future__ import annotations
 
 import math
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -133,7 +132,7 @@ def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
         dtype_requested=precision.dtype_requested,
         torch_dtype=precision.torch_dtype_label,
         attn_implementation=loaded.attn_implementation,
-        threads=torch.get_num_threads() if not precision.is_cuda else os.cpu_count() or 0,
+        threads=torch.get_num_threads(),  # intra-op threads for CPU work (features, CPU ops)
         load_s=loaded.load_s,
         decoding=transcriber.recorded_settings(),
     )
