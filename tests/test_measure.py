@@ -1,0 +1,127 @@
+"""measure(): warm-up outside the window, rounds stretched to fill an energy window, meters
+always ended. The model is real (tiny.en); the meter set below is a recording stand-in,
+since the point is what measure() asks of meters, not what they read."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+
+from whisperbench.audio import synthetic
+from whisperbench.measure import MeasureSettings, batched, measure
+from whisperbench.meters import build_meter_set
+from whisperbench.models.loading import LoadedModel
+from whisperbench.transcribe import DecodeSettings, Transcriber
+
+
+@dataclass
+class RecordingMeters:
+    """Stand-in for a MeterSet with an energy sensor: records when it is asked to do what."""
+
+    energy_active: bool = True
+    calls: list[tuple[str, float]] = field(default_factory=list)
+
+    def measure_idle(self) -> None:
+        self.calls.append(("idle", time.perf_counter()))
+
+    def begin(self) -> None:
+        self.calls.append(("begin", time.perf_counter()))
+
+    def end(self) -> Any:
+        self.calls.append(("end", time.perf_counter()))
+        return _Readings()
+
+
+class _Readings:
+    device_state: dict[str, Any] = {}  # noqa: RUF012
+
+    def memory_summary(self) -> dict[str, Any]:
+        return {"peak_rss_bytes": 1}
+
+    def energy_summary(self, audio_s: float, tokens: int) -> dict[str, Any]:
+        return {"energy_j": None, "audio_s_seen": audio_s, "tokens_seen": tokens}
+
+
+@pytest.fixture(scope="module")
+def clip() -> Any:
+    return synthetic.tone(1.0)
+
+
+def test_rounds_are_added_until_the_energy_window_is_long_enough(
+    tiny_en: LoadedModel, clip: Any
+) -> None:
+    meters = RecordingMeters()
+    settings = MeasureSettings(rounds=1, warmup_rounds=1, min_window_s=1.5)
+    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
+        result = measure(transcriber, [clip], settings, meters)
+    names = [name for name, _ in meters.calls]
+    assert names == ["idle", "begin", "end"]
+    window_s = meters.calls[2][1] - meters.calls[1][1]
+    assert window_s >= 1.5
+    assert len(result.rounds) > 1
+    assert result.warmup_rounds == 2  # sizing the window needs a round after the first
+    info = result.to_extra_info()
+    assert info["audio_s_seen"] == pytest.approx(len(result.rounds) * 1.0)
+    assert info["tokens_seen"] == 2 * len(result.rounds)
+
+
+def test_without_an_energy_sensor_the_rounds_are_as_asked(tiny_en: LoadedModel, clip: Any) -> None:
+    meters = RecordingMeters(energy_active=False)
+    settings = MeasureSettings(rounds=2, warmup_rounds=1, min_window_s=60.0)
+    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
+        result = measure(transcriber, [clip], settings, meters)
+    assert (len(result.rounds), result.warmup_rounds) == (2, 1)
+
+
+def test_a_failing_round_still_ends_the_real_meters(tiny_en: LoadedModel, clip: Any) -> None:
+    meters = build_meter_set(device="cpu", idle_s=0)
+    calls = 0
+
+    def fail_on_second_measured_round(target: Any, n: int) -> None:
+        nonlocal calls
+        for _ in range(n):
+            calls += 1
+            if calls == 2:
+                raise RuntimeError("workload failed")
+            target()
+
+    before = {t.name for t in threading.enumerate()}
+    with (
+        Transcriber(tiny_en, DecodeSettings(fixed_tokens=1)) as transcriber,
+        pytest.raises(RuntimeError, match="workload failed"),
+    ):
+        measure(
+            transcriber, [clip], MeasureSettings(rounds=3), meters, fail_on_second_measured_round
+        )
+    assert not meters.in_window
+    assert {t.name for t in threading.enumerate()} <= before  # the RSS sampler is gone
+    meters.close()
+
+
+def test_batches_split_in_order() -> None:
+    assert batched(list(range(5)), 2) == [[0, 1], [2, 3], [4]]
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        batched([1], 0)
+
+
+def test_settings_refuse_nonsense() -> None:
+    with pytest.raises(ValueError, match="rounds must be >= 1"):
+        MeasureSettings(rounds=0)
+    with pytest.raises(ValueError, match="min_window_s must be finite"):
+        MeasureSettings(min_window_s=float("nan"))
+
+
+def test_result_rtf_is_a_ratio_of_sums(tiny_en: LoadedModel) -> None:
+    clips = [synthetic.tone(1.0), synthetic.tone(3.0)]
+    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
+        result = measure(transcriber, clips, MeasureSettings(rounds=2), batch_size=1)
+    rounds = result.rounds
+    inference = sum(b.times.inference_s for r in rounds for b in r.batches)
+    assert result.rtf == pytest.approx(inference / (2 * 4.0))
+    per_clip = [b.times.inference_s / b.audio_s for r in rounds for b in r.batches]
+    assert result.rtf != pytest.approx(float(np.mean(per_clip)), rel=1e-3)
