@@ -11,7 +11,11 @@ Alternates (A B A B ...) in one process, on the same model weights and the same 
   round recording and pytest-benchmark's own timer all included.
 
 Prints the median per-round seconds of each, and their ratio (suite / bare); the goal is
-<= 1.01. Not a test: timing assertions do not belong in the test suite.
+<= 1.01. ``--paired`` instead alternates round by round inside one window: a bare round, then
+the suite's timed path (Transcriber with its hooks, inside an open MeterSet window with the
+RSS sampler running), and reports the median of the per-pair ratios, which cancels drift
+that trial-level alternation cannot. Not a test: timing assertions do not belong in the
+test suite.
 """
 
 from __future__ import annotations
@@ -73,12 +77,36 @@ def suite_rounds(model_id: str, duration_s: float, rounds: int) -> list[float]:
         return list(bench["stats"]["data"])
 
 
+def paired_rounds(loaded, samples, rounds: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """Per-pair ratios (suite path / bare) for ``rounds`` alternating pairs."""
+    from whisperbench.meters import build_meter_set
+    from whisperbench.transcribe import Transcriber
+
+    meters = build_meter_set(device="cpu", idle_s=0)
+    ratios = []
+    with Transcriber(loaded) as transcriber:
+        transcriber([samples])  # warm-up
+        bare_rounds(loaded, samples, 1)
+        meters.begin()
+        try:
+            for _ in range(rounds):
+                (bare_s,) = bare_rounds(loaded, samples, 1)
+                started = time.perf_counter()
+                transcriber([samples])
+                ratios.append((time.perf_counter() - started) / bare_s)
+        finally:
+            meters.end()
+            meters.close()
+    return ratios
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="tiny.en")
     parser.add_argument("--duration", type=float, default=5.0)
     parser.add_argument("--rounds", type=int, default=15)
     parser.add_argument("--trials", type=int, default=3)
+    parser.add_argument("--paired", action="store_true", help="alternate round by round")
     args = parser.parse_args()
 
     import transformers
@@ -86,6 +114,15 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     loaded = load_model(get_spec(args.model), resolve("cpu", "float32"))
     (clip,) = synthetic_batch("short", args.duration, 1)
+    if args.paired:
+        ratios = paired_rounds(loaded, clip.samples, args.rounds)
+        quartiles = statistics.quantiles(ratios, n=4)
+        print(
+            f"{args.model}, {args.duration:g} s speech, {len(ratios)} pairs, torch threads "
+            f"{torch.get_num_threads()}\nper-pair ratio suite path / bare: median "
+            f"{statistics.median(ratios):.4f} (quartiles {quartiles[0]:.4f}-{quartiles[2]:.4f})"
+        )
+        return
     bare: list[float] = []
     suite: list[float] = []
     for trial in range(args.trials):

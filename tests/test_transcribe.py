@@ -106,3 +106,20 @@ def test_long_form_audio_is_transcribed_sequentially_in_full(tiny_en: LoadedMode
     assert clip.reference is not None
     assert wer([clip.reference], result.texts) < 0.35
     assert max(w["end_s"] for w in result.words[0]) > 30.0
+
+
+@pytest.mark.parametrize("word_timestamps", [False, True])
+def test_token_counts_agree_between_tensor_and_dict_outputs(
+    tiny_en: LoadedModel, word_timestamps: bool
+) -> None:
+    """Both output paths count end-of-text as a token and padding as none."""
+    from whisperbench.audio import synthetic
+
+    batch = [synthetic.speech("short", 2.0).samples, synthetic.speech("short", 6.0).samples]
+    with Transcriber(tiny_en, DecodeSettings(word_timestamps=word_timestamps)) as transcriber:
+        result = transcriber(batch)
+    ids = tiny_en.processor.tokenizer(result.texts[0], add_special_tokens=False).input_ids
+    assert result.tokens_per_clip[0] < result.tokens_per_clip[1] == result.decoder_steps
+    # its words, then end-of-text; with timestamps also a start and an end timestamp token
+    expected = len(ids) + 1 + (2 if word_timestamps else 0)
+    assert result.tokens_per_clip[0] == expected

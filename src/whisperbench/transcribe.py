@@ -102,7 +102,8 @@ class Transcription:
     """What one call produced and what it cost."""
 
     texts: list[str]
-    tokens_per_clip: list[int]  #: new tokens per clip, end-of-text included, padding not
+    #: new tokens per clip, end-of-text included, padding not (long-form: returned tokens)
+    tokens_per_clip: list[int]
     decoder_steps: int  #: decoder forward passes (one token per clip in the batch each)
     audio_s: float  #: total audio seconds in the call
     times: PhaseTimes
@@ -315,14 +316,15 @@ class Transcriber:
             kwargs["return_timestamps"] = True  # transformers requires it for long-form
             if self.settings.word_timestamps:
                 kwargs["return_segments"] = True  # segments carry absolute token times
+        # The dict output costs about 2% of a tiny.en round (benchmarks/overhead.py --paired):
+        # ask for it only where token times or long-form segments need it.
+        wants_dict = long_form or self.settings.word_timestamps
         with torch.inference_mode():
-            output = model.generate(**inputs, **kwargs, return_dict_in_generate=True)
+            output = model.generate(**inputs, **kwargs, return_dict_in_generate=wants_dict)
         self._sync()
         generated = time.perf_counter()
 
-        # The dict output keeps the prompt and end-of-text, which token counting relies on
-        # (the plain tensor drops end-of-text, so a finished clip would count one step short).
-        sequences = output["sequences"]
+        sequences = output["sequences"] if wants_dict else output
         texts = processor.tokenizer.batch_decode(sequences, skip_special_tokens=True)
         words = (
             self._words(output, [len(samples) / SAMPLE_RATE_HZ for samples in batch])
@@ -341,15 +343,23 @@ class Transcriber:
         )
         return Transcription(
             texts=[text.strip() for text in texts],
-            tokens_per_clip=self._count_new_tokens(sequences),
+            tokens_per_clip=self._count_new_tokens(sequences, self._clock.decoder_calls, long_form),
             decoder_steps=self._clock.decoder_calls,
             audio_s=audio_s,
             times=times,
             words=words,
         )
 
-    def _count_new_tokens(self, sequences: torch.Tensor) -> list[int]:
-        """New tokens per clip: up to and including the first end-of-text, not the padding."""
+    def _count_new_tokens(self, sequences: torch.Tensor, steps: int, long_form: bool) -> list[int]:
+        """New tokens per clip, end-of-text included, prompt and padding not.
+
+        ``generate`` returns the prompt and end-of-text in some output forms and not in
+        others (timestamps drop end-of-text), so both are stripped and end-of-text is put back
+        from the decoder step count: a clip whose tokens stop before the last step spent one
+        more step emitting it. Long-form output spans several 30 s windows whose end-of-text
+        tokens are not returned; there the count is the returned tokens (text and timestamps),
+        and ``decoder_steps`` stays the exact number of steps.
+        """
         config = self._generation_config
         eos = config.eos_token_id
         prompt_ids = {config.decoder_start_token_id, config.no_timestamps_token_id}
@@ -357,14 +367,12 @@ class Transcriber:
             prompt_ids |= set((getattr(config, table, None) or {}).values())
         counts = []
         for row in sequences.tolist():
-            while row and row[0] in prompt_ids:  # long-form output keeps its prompt
-                row = row[1:]
-            count = 0
-            for token in row:
-                count += 1
-                if token == eos:
-                    break
-            counts.append(count)
+            start = 0
+            while start < len(row) and row[start] in prompt_ids:
+                start += 1
+            row = row[start:]
+            n = row.index(eos) if eos in row else len(row)
+            counts.append(n + 1 if not long_form and n < steps else n)
         return counts
 
     def _words(self, output: Any, durations_s: list[float]) -> list[list[dict[str, Any]]]:
