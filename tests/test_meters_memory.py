@@ -83,3 +83,11 @@ def test_weights_size_counts_parameters_and_buffers_once() -> None:
     with torch.device("meta"):
         half = torch.nn.Linear(1000, 1000).to(torch.float16)
     assert weights_size_bytes(half) == (1000 * 1000 + 1000) * 2
+
+
+def test_weights_size_counts_int8_packed_linear_weights() -> None:
+    from whisperbench.models.precision import quantize_int8
+
+    model = quantize_int8(torch.nn.Sequential(torch.nn.Linear(64, 32)))
+    # int8 weight (1 byte each) plus its float32 bias, held in packed params, not parameters.
+    assert weights_size_bytes(model) == 64 * 32 * 1 + 32 * 4

@@ -22,11 +22,12 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from whisperbench.meters.memory import weights_size_bytes
 from whisperbench.models.loading import LoadedModel
 from whisperbench.schema import ModelFacts, Result
 from whisperbench.transcribe import Round, Transcriber
 
-__all__ = ["MeasureSettings", "RoundRecorder", "batched", "measure", "model_facts", "weights_bytes"]
+__all__ = ["MeasureSettings", "RoundRecorder", "batched", "measure", "model_facts"]
 
 #: Runs ``target`` (one round per call) ``n`` times; the default is a plain loop.
 RunRounds = Callable[[Callable[[], Round], int], None]
@@ -99,23 +100,6 @@ def _loop(target: Callable[[], Round], n: int) -> None:
         target()
 
 
-def weights_bytes(model: torch.nn.Module) -> int:
-    """Bytes held by the model's parameters and buffers (quantized packed weights included)."""
-    seen: set[int] = set()
-    total = 0
-    for tensor in (*model.parameters(), *model.buffers()):
-        if id(tensor) not in seen:
-            seen.add(id(tensor))
-            total += tensor.numel() * tensor.element_size()
-    for module in model.modules():  # dynamic int8 Linear keeps its weight in a packed param
-        packed = getattr(module, "_packed_params", None)
-        if packed is not None and hasattr(packed, "_weight_bias"):
-            weight, bias = packed._weight_bias()
-            total += weight.numel() * weight.element_size()
-            total += 0 if bias is None else bias.numel() * bias.element_size()
-    return total
-
-
 def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
     """The facts of what runs, for the result."""
     spec, precision, weights = loaded.spec, loaded.precision, loaded.weights
@@ -126,7 +110,7 @@ def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
         weights_origin=weights.origin,
         weights_sha256=weights.sha256,
         parameters=loaded.parameters,
-        weights_bytes=weights_bytes(loaded.model),
+        weights_bytes=weights_size_bytes(loaded.model),
         device=precision.device,
         dtype=precision.dtype,
         dtype_requested=precision.dtype_requested,

@@ -34,7 +34,8 @@ __all__ = ["MemoryMeter", "weights_size_bytes"]
 
 
 def weights_size_bytes(module: torch.nn.Module) -> int:
-    """Bytes of ``module``'s parameters and buffers (each shared tensor counted once).
+    """Bytes of ``module``'s parameters and buffers (each shared tensor counted once), plus
+    the packed weights of dynamically quantized Linear layers, which are neither.
 
     Works on meta tensors too (sizes come from shape and dtype).
     """
@@ -45,6 +46,12 @@ def weights_size_bytes(module: torch.nn.Module) -> int:
             continue
         seen.add(id(tensor))
         total += tensor.numel() * tensor.element_size()
+    for sub in module.modules():  # dynamic int8 Linear keeps weight and bias packed
+        packed = getattr(sub, "_packed_params", None)
+        if packed is not None and hasattr(packed, "_weight_bias"):
+            weight, bias = packed._weight_bias()
+            total += weight.numel() * weight.element_size()
+            total += 0 if bias is None else bias.numel() * bias.element_size()
     return total
 
 
