@@ -26,6 +26,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from whisperbench.audio.clip import SAMPLE_RATE_HZ
 from whisperbench.models.loading import LoadedModel
 
 __all__ = [
@@ -37,7 +38,6 @@ __all__ = [
     "synchronizer",
 ]
 
-SAMPLE_RATE_HZ = 16_000
 #: Whisper's decoder has 448 positions; the prompt (<|startoftranscript|> ...) takes up to 4.
 _MAX_TARGET_POSITIONS = 448
 _PROMPT_TOKENS = 4

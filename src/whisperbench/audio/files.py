@@ -36,7 +36,7 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
-from whisperbench.audio.clip import Clip
+from whisperbench.audio.clip import SAMPLE_RATE_HZ, Clip
 from whisperbench.audio.resample import to_16k_mono
 
 __all__ = [
@@ -48,8 +48,6 @@ __all__ = [
     "load_audio_files",
 ]
 
-#: The rate every loaded clip has, in Hz.
-TARGET_RATE_HZ = 16_000
 #: Ogg page header flag for the last page of a logical stream (RFC 3533, section 6).
 _OGG_END_OF_STREAM = 0x04
 #: Bytes of an Ogg page header before its segment table.
@@ -204,7 +202,7 @@ def _decode(label: Path, source: str | BinaryIO, name: str, started_s: float) ->
     clip = Clip(
         name=name,
         samples=samples,
-        sample_rate_hz=TARGET_RATE_HZ,
+        sample_rate_hz=SAMPLE_RATE_HZ,
         reference=None,
         kind="file",
         category=None,

@@ -9,10 +9,12 @@ import numpy as np
 import soxr
 from numpy.typing import ArrayLike, NDArray
 
+from whisperbench.audio.clip import SAMPLE_RATE_HZ
+
 __all__ = ["MAX_RATE_HZ", "MIN_RATE_HZ", "TARGET_RATE_HZ", "to_16k_mono"]
 
 #: Whisper's input rate, Hz.
-TARGET_RATE_HZ = 16000
+TARGET_RATE_HZ = SAMPLE_RATE_HZ  # Whisper's input rate, defined once in clip.py
 #: Input rates accepted, Hz: from narrow-band telephone audio up to the fastest studio rate.
 MIN_RATE_HZ = 1000
 MAX_RATE_HZ = 768000
