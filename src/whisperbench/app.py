@@ -13,7 +13,7 @@ import math
 import os
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -230,6 +230,11 @@ def _synthetic_category(duration_s: float) -> str:
     return "short" if duration_s < 15 else "long"
 
 
+def _failure_records(failed: Sequence[Any]) -> list[dict[str, str]]:
+    """``AudioFileFailure``s as the JSON's ``failures`` entries."""
+    return [{"input": str(f.path), "error": f.cause} for f in failed]
+
+
 def _gather_audio(args: argparse.Namespace) -> _Workload:
     from whisperbench.audio import synthetic
 
@@ -240,7 +245,7 @@ def _gather_audio(args: argparse.Namespace) -> _Workload:
 
         loaded, failed = load_audio_files(args.audio_file)
         work.clips = [item.clip for item in loaded]
-        work.failures = [{"input": str(f.path), "error": f.cause} for f in failed]
+        work.failures = _failure_records(failed)
         work.source = "files"
     elif args.use_dataset:
         from whisperbench.audio import librispeech
@@ -249,7 +254,7 @@ def _gather_audio(args: argparse.Namespace) -> _Workload:
         if args.dataset_path:
             utterances = librispeech.read_local(args.dataset_path, limit=limit)
             clips, failed = librispeech.load_utterances(utterances)
-            work.failures = [{"input": str(f.path), "error": f.cause} for f in failed]
+            work.failures = _failure_records(failed)
             work.clips = list(clips)
             work.source = f"librispeech:{args.dataset_path}"
         else:
