@@ -10,7 +10,8 @@ from collections.abc import Callable
 
 from whisperbench.measure import MeasureSettings, measure
 from whisperbench.pytest_plugin import WhisperCase, WhisperOptions
-from whisperbench.transcribe import DecodeSettings, Round, Transcriber
+from whisperbench.rounds import Round
+from whisperbench.transcribe import DecodeSettings, Transcriber
 
 
 def test_transcribe(

@@ -14,7 +14,7 @@ import pytest
 
 from whisperbench.audio import synthetic
 from whisperbench.measure import MeasureSettings, batched, measure
-from whisperbench.meters import build_meter_set
+from whisperbench.meters import EnergyReading, WindowReadings, build_meter_set
 from whisperbench.models.loading import LoadedModel
 from whisperbench.transcribe import DecodeSettings, Transcriber
 
@@ -37,14 +37,16 @@ class RecordingMeters:
         return _Readings()
 
 
-class _Readings:
-    device_state: dict[str, Any] = {}  # noqa: RUF012
+#: The stand-in window read 12 J on one CPU domain, whatever it spanned.
+_WINDOW_J = 12.0
 
-    def memory_summary(self) -> dict[str, Any]:
-        return {"peak_rss_bytes": 1}
 
-    def energy_summary(self, audio_s: float, tokens: int) -> dict[str, Any]:
-        return {"energy_j": None, "audio_s_seen": audio_s, "tokens_seen": tokens}
+def _Readings() -> WindowReadings:  # noqa: N802 (stands in for the class's constructor)
+    reading = EnergyReading(
+        meter="rapl:cpu-package-0", device="cpu-package-0", kind="cpu", energy_source="rapl",
+        energy_scope="cpu_package", window_s=2.0, energy_j=_WINDOW_J, valid=True,
+    )  # fmt: skip
+    return WindowReadings(window_s=2.0, energy_readings=(reading,))
 
 
 @pytest.fixture(scope="module")
@@ -66,8 +68,9 @@ def test_rounds_are_added_until_the_energy_window_is_long_enough(
     assert len(result.rounds) > 1
     assert result.warmup_rounds == 2  # sizing the window needs a round after the first
     info = result.to_extra_info()
-    assert info["audio_s_seen"] == pytest.approx(len(result.rounds) * 1.0)
-    assert info["tokens_seen"] == 2 * len(result.rounds)
+    # The window's joules are divided by the audio and tokens of every measured round.
+    assert info["j_per_audio_s"] == pytest.approx(_WINDOW_J / (len(result.rounds) * 1.0))
+    assert info["j_per_token"] == pytest.approx(_WINDOW_J / (2 * len(result.rounds)))
 
 
 def test_without_an_energy_sensor_the_rounds_are_as_asked(tiny_en: LoadedModel, clip: Any) -> None:

@@ -23,6 +23,7 @@ def test_real_gpu_energy_window() -> None:
     import torch
 
     from whisperbench.meters import build_meter_set, machine_info
+    from whisperbench.schema import energy_fields, memory_fields
 
     info = machine_info()
     assert info["gpus"], info
@@ -38,14 +39,15 @@ def test_real_gpu_energy_window() -> None:
                 torch.cuda.synchronize()
         readings = meters.readings
         assert readings is not None
-        summary = readings.energy_summary(audio_s=1.0, tokens=1)
+        summary = energy_fields(readings.energy_figures(audio_s=1.0, tokens=1))
         assert summary["energy_source"] in ("nvml_energy_counter", "nvml_power_polling")
         assert isinstance(summary["energy_j"], float)
         assert summary["energy_j"] > 0
         gpu = readings.gpu_energy[0]
         assert gpu.uuid
         assert gpu.uuid.startswith(("GPU-", "MIG-"))
-        assert readings.memory_summary()["cuda_peak_allocated_bytes"]
-        assert readings.device_state["before"]["gpus"][0]["sm_clock_mhz"]  # type: ignore[index]
+        assert memory_fields(readings.memory)["cuda_peak_allocated_bytes"]
+        assert readings.state is not None
+        assert readings.state.before["gpus"][0]["sm_clock_mhz"]
     finally:
         meters.close()

@@ -13,9 +13,8 @@ import pytest
 
 from tests.fakes_nvml import FakeGpu, FakeNvml, FakeProcess, make_uuid
 from tests.fakes_powercap import FakePowercap
+from whisperbench.schema import energy_fields, memory_fields
 from whisperbench.meters import (
-    ENERGY_SUMMARY_KEYS,
-    MEMORY_SUMMARY_KEYS,
     EnergyReading,
     MeterSet,
     WindowReadings,
@@ -25,6 +24,28 @@ from whisperbench.meters.readings import Reading
 
 # GPU-focused tests leave the fake RAPL counters still: their 0 J warnings are expected here
 # (the warning itself is tested in test_meters_rapl.py and test_meters_nvml.py).
+#: The output names of the window's energy and memory, pinned here as the data contract.
+ENERGY_SUMMARY_KEYS = (
+    "energy_j",
+    "energy_above_idle_j",
+    "idle_power_w",
+    "avg_power_w",
+    "j_per_audio_s",
+    "j_per_token",
+    "energy_source",
+    "energy_window_s",
+    "energy_valid",
+    "energy_invalid_reasons",
+    "energy_null_reason",
+    "energy_devices",
+)
+MEMORY_SUMMARY_KEYS = (
+    "peak_rss_bytes",
+    "cuda_peak_allocated_bytes",
+    "cuda_peak_reserved_bytes",
+    "nvml_process_gpu_memory_bytes",
+)
+
 pytestmark = pytest.mark.filterwarnings("ignore::whisperbench.meters.readings.EnergyWarning")
 
 
@@ -69,7 +90,7 @@ def test_cpu_only_without_rapl_gives_null_energy_with_reason(tmp_path: Path) -> 
         time.sleep(0.02)
     readings = meters.readings
     assert readings is not None
-    summary = readings.energy_summary(audio_s=5.0, tokens=20)
+    summary = energy_fields(readings.energy_figures(audio_s=5.0, tokens=20))
     assert tuple(summary) == ENERGY_SUMMARY_KEYS
     for key in ("energy_j", "energy_above_idle_j", "idle_power_w", "avg_power_w",
                 "j_per_audio_s", "j_per_token", "energy_window_s", "energy_source"):  # fmt: skip
@@ -80,12 +101,13 @@ def test_cpu_only_without_rapl_gives_null_energy_with_reason(tmp_path: Path) -> 
     assert summary["energy_null_reason"] == (
         f"no NVML device metered (device is cpu); RAPL: {tmp_path / 'absent'} not present"
     )
-    memory = readings.memory_summary()
+    memory = memory_fields(readings.memory)
     assert tuple(memory) == MEMORY_SUMMARY_KEYS
     assert isinstance(memory["peak_rss_bytes"], int)
     assert memory["cuda_peak_allocated_bytes"] is None
-    json.dumps(readings.device_state)
-    assert readings.device_state["before"]["gpus"] == []  # type: ignore[index]
+    assert readings.state is not None
+    json.dumps(dict(readings.state.before))
+    assert readings.state.before["gpus"] == []
     meters.close()
 
 
@@ -97,7 +119,7 @@ def test_cpu_run_with_rapl_reports_cpu_energy(tmp_path: Path) -> None:
     with meters:
         tree.advance("intel-rapl:0", 2_000_000)
         tree.advance("intel-rapl:0:2", 500_000)
-    summary = meters.readings.energy_summary(1.0, 1)  # type: ignore[union-attr]
+    summary = energy_fields(meters.readings.energy_figures(1.0, 1))  # type: ignore[union-attr]
     assert summary["energy_j"] == pytest.approx(2.5)
     assert summary["energy_source"] == "rapl"
     assert summary["energy_valid"] is True
@@ -115,7 +137,7 @@ def test_cuda_run_meters_its_gpu_and_lists_cpu_separately(tmp_path: Path) -> Non
     with meters:
         while meters.elapsed_s() < meters.min_window_s:
             time.sleep(0.05)
-    summary = meters.readings.energy_summary(audio_s=2.0, tokens=10)  # type: ignore[union-attr]
+    summary = energy_fields(meters.readings.energy_figures(audio_s=2.0, tokens=10))  # type: ignore[union-attr]
     devices = summary["energy_devices"]
     assert isinstance(devices, list)
     assert [d["device"] for d in devices] == ["cpu-package-0", "cpu-dram-0", "cuda:1"]
@@ -128,10 +150,11 @@ def test_cuda_run_meters_its_gpu_and_lists_cpu_separately(tmp_path: Path) -> Non
     assert summary["idle_power_w"] == pytest.approx(150.0, rel=0.05)
     assert summary["energy_valid"] is True, summary["energy_invalid_reasons"]
     assert summary["j_per_audio_s"] == pytest.approx(summary["energy_j"] / 2.0)  # type: ignore[operator]
-    state = meters.readings.device_state  # type: ignore[union-attr]
-    json.dumps(state)
-    assert state["before"]["gpus"][0]["sm_clock_mhz"] == 1410  # type: ignore[index]
-    assert meters.readings.memory_summary()["nvml_process_gpu_memory_bytes"] == 1 << 30  # type: ignore[union-attr]
+    state = meters.readings.state  # type: ignore[union-attr]
+    assert state is not None
+    json.dumps(dict(state.before))
+    assert state.before["gpus"][0]["sm_clock_mhz"] == 1410
+    assert memory_fields(meters.readings.memory)["nvml_process_gpu_memory_bytes"] == 1 << 30  # type: ignore[union-attr]
     meters.close()
     assert fake.init_count == 0
 
@@ -142,7 +165,7 @@ def test_nvml_init_failure_on_cuda_run_nulls_energy_not_cpu_substitute(tmp_path:
     assert not meters.energy_meters[-1].active
     with meters:
         pass
-    summary = meters.readings.energy_summary(1.0, 1)  # type: ignore[union-attr]
+    summary = energy_fields(meters.readings.energy_figures(1.0, 1))  # type: ignore[union-attr]
     assert summary["energy_j"] is None
     assert summary["energy_valid"] is None
     reason = summary["energy_null_reason"]
@@ -160,7 +183,7 @@ def test_one_unreadable_gpu_of_two_nulls_the_sum(tmp_path: Path) -> None:
     meters = _build(tmp_path, fake, device="cpu", gpus="0,1")
     with meters:
         time.sleep(0.05)
-    summary = meters.readings.energy_summary(1.0, 1)  # type: ignore[union-attr]
+    summary = energy_fields(meters.readings.energy_figures(1.0, 1))  # type: ignore[union-attr]
     assert summary["energy_j"] is None
     assert str(summary["energy_null_reason"]).startswith("nvml:1: ")
     meters.close()
@@ -175,7 +198,7 @@ def test_all_gpus_sum_and_valid_only_if_all_valid(tmp_path: Path) -> None:
         time.sleep(0.1)
     readings = meters.readings
     assert readings is not None
-    summary = readings.energy_summary(1.0, 1)
+    summary = energy_fields(readings.energy_figures(1.0, 1))
     per_gpu = [r.energy_j for r in readings.gpu_energy]
     assert [r.device for r in readings.gpu_energy] == ["nvml:0", "nvml:1"]
     assert summary["energy_j"] == pytest.approx(sum(e for e in per_gpu if e is not None))
@@ -270,13 +293,13 @@ def test_meter_failing_to_end_does_not_stop_the_others_ending() -> None:
     assert _threads() == before
 
 
-def test_idle_is_measured_before_the_first_window_and_window_box(tmp_path: Path) -> None:
+def test_idle_is_measured_before_the_first_window(tmp_path: Path) -> None:
     fake = _node(1, power_w=80.0)
     meters = _build(tmp_path, fake, device="cuda:0", idle_s=0.15)
-    with meters.window() as box:
+    with meters:
         time.sleep(0.05)
-    assert box.readings is not None
-    summary = box.readings.energy_summary(1.0, 1)
+    assert meters.readings is not None
+    summary = energy_fields(meters.readings.energy_figures(1.0, 1))
     assert summary["idle_power_w"] == pytest.approx(80.0, rel=0.05)
     assert summary["energy_above_idle_j"] == pytest.approx(0.0, abs=0.5)
     meters.close()
@@ -301,7 +324,7 @@ def test_summary_sums_energy_idle_and_power_of_the_chosen_group() -> None:
         window_s=10.0,
         gpu_energy_wanted=True,
     )
-    s = readings.energy_summary(audio_s=30.0, tokens=150)
+    s = energy_fields(readings.energy_figures(audio_s=30.0, tokens=150))
     assert s["energy_j"] == 1500.0
     assert s["idle_power_w"] == 80.0
     assert s["energy_above_idle_j"] == pytest.approx(1500.0 - 80.0 * 10.0)
@@ -310,9 +333,10 @@ def test_summary_sums_energy_idle_and_power_of_the_chosen_group() -> None:
     assert s["j_per_token"] == pytest.approx(10.0)
     assert s["energy_window_s"] == 10.0
     assert s["energy_valid"] is True
-    cpu_only = WindowReadings.from_readings(
-        readings.energy, window_s=10.0, gpu_energy_wanted=False
-    ).energy_summary(30.0, 0)
+    cpu_window = WindowReadings.from_readings(
+        readings.energy_readings, window_s=10.0, gpu_energy_wanted=False
+    )
+    cpu_only = energy_fields(cpu_window.energy_figures(30.0, 0))
     assert cpu_only["energy_j"] == 300.0
     assert cpu_only["j_per_token"] is None  # zero tokens: no ratio
 
@@ -323,7 +347,7 @@ def test_summary_missing_idle_on_one_device_makes_above_idle_none() -> None:
         window_s=10.0,
         gpu_energy_wanted=True,
     )
-    s = readings.energy_summary(1.0, 1)
+    s = energy_fields(readings.energy_figures(1.0, 1))
     assert s["energy_j"] == 200.0
     assert s["idle_power_w"] is None
     assert s["energy_above_idle_j"] is None

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fakes_powercap import FakePowercap
+from whisperbench.schema import energy_fields
 from whisperbench.meters.rapl import RaplEnergyMeter, RaplZone, discover_rapl, wrap_delta_uj
 
 
@@ -62,9 +63,8 @@ def test_overlapping_domains_are_not_double_counted(tmp_path: Path) -> None:
     tree.advance("intel-rapl:0:2", 4_000_000)  # dram: 4 J
     tree.advance("intel-rapl:1", 50_000_000)  # psys: everything
     readings = [m.end() for m in meters]
-    summary = WindowReadings.from_readings(
-        readings, window_s=1.0, gpu_energy_wanted=False
-    ).energy_summary(audio_s=10.0, tokens=100)
+    window = WindowReadings.from_readings(readings, window_s=1.0, gpu_energy_wanted=False)
+    summary = energy_fields(window.energy_figures(audio_s=10.0, tokens=100))
     assert summary["energy_j"] == pytest.approx(34.0)
     assert summary["energy_source"] == "rapl"
     assert summary["j_per_audio_s"] == pytest.approx(3.4)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from whisperbench.models.loading import LoadedModel
-from whisperbench.transcribe import DecodeSettings, Round, Transcriber
+from whisperbench.rounds import Round
+from whisperbench.transcribe import DecodeSettings, Transcriber
 
 RATE = 16_000
 

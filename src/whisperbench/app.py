@@ -317,7 +317,8 @@ def _run(args: argparse.Namespace) -> int:
     from whisperbench.models.precision import PrecisionError, resolve
     from whisperbench.models.registry import get_spec
     from whisperbench.schema import seed_record
-    from whisperbench.transcribe import DecodeSettings, Transcriber, synchronizer
+    from whisperbench.devices import synchronizer
+    from whisperbench.transcribe import DecodeSettings, Transcriber
 
     _check_output_file(args.output_file)
     spec = get_spec(args.model)

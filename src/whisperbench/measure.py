@@ -23,9 +23,11 @@ import numpy as np
 import torch
 
 from whisperbench.meters.memory import weights_size_bytes
+from whisperbench.meters.readings import WindowReadings
 from whisperbench.models.loading import LoadedModel
+from whisperbench.rounds import Round
 from whisperbench.schema import ModelFacts, Result
-from whisperbench.transcribe import Round, Transcriber
+from whisperbench.transcribe import Transcriber
 
 __all__ = ["MeasureSettings", "RoundRecorder", "batched", "measure", "model_facts"]
 
@@ -43,7 +45,7 @@ class WindowMeters(Protocol):
 
     def begin(self) -> None: ...
 
-    def end(self) -> Any: ...
+    def end(self) -> WindowReadings: ...
 
 
 #: Rounds are sized to fill this much more than the minimum window, for round-time jitter.
@@ -170,7 +172,7 @@ def measure(
         needed = math.ceil(_WINDOW_MARGIN * settings.min_window_s / per_round_s)
         rounds = min(max(rounds, needed), settings.max_rounds)
 
-    readings = None
+    readings: WindowReadings | None = None
     if meters is None:
         run_rounds(recorder, rounds)
     else:
@@ -189,11 +191,11 @@ def measure(
         batch_size=size,
         rounds=list(recorder.rounds),
         warmup_rounds=warmup_rounds,
-        memory=readings.memory_summary() if readings is not None else {},
+        memory=readings.memory if readings is not None else None,
         energy=(
-            readings.energy_summary(audio_s * len(recorder.rounds), tokens)
+            readings.energy_figures(audio_s * len(recorder.rounds), tokens)
             if readings is not None
-            else {}
+            else None
         ),
-        device_state=readings.device_state if readings is not None else {},
+        device_state=readings.state if readings is not None else None,
     )

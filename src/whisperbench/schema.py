@@ -1,12 +1,19 @@
-"""The result of one measurement and its two serialized forms (the data contract).
+"""The data contract: every name whisperbench writes, its unit, and the result behind them.
 
-This module owns the names and units of every field whisperbench writes:
+This module is the one owner of output names. Writers (the result below, the app's seed
+record) and readers (``compare``, ``report``, the sweep merge) take names from here; no other
+module spells a result field as a string (``tests/test_schema.py`` checks it).
 
-- :meth:`Result.to_extra_info` -> ``benchmark.extra_info`` in pytest-benchmark JSON;
-- :meth:`Result.to_seed_record` -> one run of the command-line app, under the original
-  ``WhisperViaHF.py`` keys with everything else beside them.
+Two serialized forms:
 
-``SCHEMA_VERSION`` changes whenever a name or unit changes; readers check it (``runs.py``).
+- :meth:`Result.to_extra_info` -> ``benchmark.extra_info`` in pytest-benchmark JSON, flat;
+- :func:`seed_record` -> one run of the command-line app, under the original
+  ``WhisperViaHF.py`` keys (:data:`SEED_KEYS`) with everything else beside them.
+
+Units are in the names: ``_s`` seconds, ``_j`` joules, ``_w`` watts, ``_bytes`` bytes,
+``_mhz`` megahertz, ``_c`` degrees Celsius. A figure that could not be measured is null and a
+``*_reason`` field says why. ``SCHEMA_VERSION`` changes whenever a name or unit changes;
+readers check it (``runs.py``).
 """
 
 from __future__ import annotations
@@ -14,15 +21,167 @@ from __future__ import annotations
 import math
 import statistics
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, Final
 
 from whisperbench import metrics
-from whisperbench.transcribe import Round
+from whisperbench.meters.readings import (
+    DeviceStateReading,
+    EnergyFigures,
+    MemoryReading,
+    WindowEnergy,
+)
+from whisperbench.rounds import Round
 
-__all__ = ["SCHEMA_VERSION", "ModelFacts", "Result"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "SEED_KEYS",
+    "ModelFacts",
+    "Result",
+    "energy_fields",
+    "failure_entry",
+    "memory_fields",
+    "per_clip_times",
+    "seed_record",
+]
 
 SCHEMA_VERSION = 1
+
+# -- benchmark.extra_info: what ran -----------------------------------------------------------
+SCHEMA_VERSION_FIELD: Final = "schema_version"
+MODEL: Final = "model"  #: registry id, e.g. "tiny.en"
+HUB_ID: Final = "hub_id"
+WEIGHTS_SOURCE: Final = "weights_source"  #: local | hf-cache | packaged | hub | random
+WEIGHTS_ORIGIN: Final = "weights_origin"
+WEIGHTS_SHA256: Final = "weights_sha256"
+PARAMETERS: Final = "parameters"
+WEIGHTS_BYTES: Final = "weights_bytes"
+DEVICE: Final = "device"  #: "cpu" or "cuda:N"
+DTYPE: Final = "dtype"  #: the dtype that ran
+DTYPE_REQUESTED: Final = "dtype_requested"
+ATTN_IMPLEMENTATION: Final = "attn_implementation"
+THREADS: Final = "threads"
+LOAD_S: Final = "load_s"
+DECODING: Final = "decoding"
+FIXED_TOKENS: Final = "fixed_tokens"
+BATCH_SIZE: Final = "batch_size"
+CLIPS: Final = "clips"
+AUDIO_NAME: Final = "audio_name"
+AUDIO_CATEGORY: Final = "audio_category"
+AUDIO_SHA256: Final = "audio_sha256"
+AUDIO: Final = "audio"  #: one ``Clip.describe()`` per clip
+AUDIO_S: Final = "audio_s"  #: audio seconds per round
+
+# -- benchmark.extra_info: what it cost -------------------------------------------------------
+ROUNDS: Final = "rounds"
+WARMUP_ROUNDS: Final = "warmup_rounds"
+INFERENCE_S: Final = "inference_s"
+FEATURES_S: Final = "features_s"
+ENCODER_S: Final = "encoder_s"
+DECODER_S: Final = "decoder_s"
+DETOKENIZE_S: Final = "detokenize_s"
+ROUNDS_INFERENCE_S: Final = "rounds_inference_s"
+RTF: Final = "rtf"
+RTFX: Final = "rtfx"
+TOKENS: Final = "tokens"
+DECODER_STEPS: Final = "decoder_steps"
+S_PER_TOKEN: Final = "s_per_token"
+ROUNDS_S_PER_TOKEN: Final = "rounds_s_per_token"
+TRANSCRIPT: Final = "transcript"
+REFERENCE: Final = "reference"
+TRANSCRIPTS: Final = "transcripts"
+WER: Final = "wer"
+
+# -- memory over the window -------------------------------------------------------------------
+PEAK_RSS_BYTES: Final = "peak_rss_bytes"
+CUDA_PEAK_ALLOCATED_BYTES: Final = "cuda_peak_allocated_bytes"
+CUDA_PEAK_RESERVED_BYTES: Final = "cuda_peak_reserved_bytes"
+NVML_PROCESS_GPU_MEMORY_BYTES: Final = "nvml_process_gpu_memory_bytes"
+
+# -- energy over the window (also the keys of each ENERGY_DEVICES entry) ----------------------
+ENERGY_J: Final = "energy_j"
+ENERGY_ABOVE_IDLE_J: Final = "energy_above_idle_j"
+IDLE_POWER_W: Final = "idle_power_w"
+AVG_POWER_W: Final = "avg_power_w"
+J_PER_AUDIO_S: Final = "j_per_audio_s"
+J_PER_TOKEN: Final = "j_per_token"
+ENERGY_SOURCE: Final = "energy_source"
+ENERGY_WINDOW_S: Final = "energy_window_s"
+ENERGY_VALID: Final = "energy_valid"
+ENERGY_INVALID_REASONS: Final = "energy_invalid_reasons"
+ENERGY_NULL_REASON: Final = "energy_null_reason"
+ENERGY_DEVICES: Final = "energy_devices"
+#: Besides the energy keys, each ENERGY_DEVICES entry names its device:
+NVML_INDEX: Final = "nvml_index"
+UUID: Final = "uuid"
+ENERGY_SCOPE: Final = "energy_scope"
+
+#: Energy figures that are null when the window is invalid (not shown as measurements).
+ENERGY_FIGURES: tuple[str, ...] = (
+    ENERGY_J,
+    ENERGY_ABOVE_IDLE_J,
+    J_PER_AUDIO_S,
+    J_PER_TOKEN,
+    AVG_POWER_W,
+)
+
+# -- device state before/after the window (built by whisperbench.meters.device_state) ---------
+DEVICE_STATE: Final = "device_state"
+BEFORE: Final = "before"
+AFTER: Final = "after"
+GPUS: Final = "gpus"
+HOST: Final = "host"
+NAME: Final = "name"
+SM_CLOCK_MHZ: Final = "sm_clock_mhz"
+MEM_CLOCK_MHZ: Final = "mem_clock_mhz"
+APP_SM_CLOCK_MHZ: Final = "app_sm_clock_mhz"
+APP_MEM_CLOCK_MHZ: Final = "app_mem_clock_mhz"
+POWER_LIMIT_W: Final = "power_limit_w"
+MIG_MODE: Final = "mig_mode"
+
+# -- machine_info["whisperbench"] (session facts) and the run's own record --------------------
+WHISPERBENCH: Final = "whisperbench"  #: key of machine_info and of the run-level JSON block
+NVML: Final = "nvml"
+CPU_MODEL: Final = "cpu_model"
+DRIVER_VERSION: Final = "driver_version"
+OPTIONS: Final = "options"
+
+# -- the app's JSON (the original WhisperViaHF.py keys first) ---------------------------------
+TORCH_DTYPE: Final = "torch_dtype"
+TOTAL_SAMPLES: Final = "total_samples"
+TOTAL_AUDIO_DURATION: Final = "total_audio_duration"
+TOTAL_INFERENCE_TIME: Final = "total_inference_time"
+AVERAGE_RTF: Final = "average_rtf"
+MODEL_PARAMETERS: Final = "model_parameters"
+GPU_MEMORY_USED: Final = "gpu_memory_used"
+TRANSCRIPTIONS: Final = "transcriptions"
+FAILURES: Final = "failures"
+#: Keys of each TRANSCRIPTIONS entry (one per sample) and of each FAILURES entry.
+SAMPLE: Final = "sample"
+CATEGORY: Final = "category"
+TEXT: Final = "text"
+AUDIO_DURATION: Final = "audio_duration"
+BATCH: Final = "batch"
+INFERENCE_TIME: Final = "inference_time"  #: seconds, the sample's batch, mean per round
+WORDS: Final = "words"
+INPUT: Final = "input"
+ERROR: Final = "error"
+
+#: The original WhisperViaHF.py's JSON keys, kept with their meanings (README "JSON output").
+SEED_KEYS: tuple[str, ...] = (
+    MODEL,
+    DEVICE,
+    TORCH_DTYPE,
+    TOTAL_SAMPLES,
+    TOTAL_AUDIO_DURATION,
+    TOTAL_INFERENCE_TIME,
+    AVERAGE_RTF,
+    MODEL_PARAMETERS,
+    GPU_MEMORY_USED,
+    TRANSCRIPTIONS,
+)
+
+_BYTES_PER_GB = 1e9
 
 
 @dataclass(frozen=True)
@@ -51,7 +210,8 @@ class Result:
     """Measured rounds of one model on one batch of audio, with the window's meter readings.
 
     ``rounds`` excludes warm-up (measurement rule 3). ``energy``, ``memory`` and
-    ``device_state`` come from the meters' window spanning exactly these rounds.
+    ``device_state`` come from the meters' window spanning exactly these rounds (``None``
+    when the rounds ran without meters).
     """
 
     facts: ModelFacts
@@ -60,9 +220,9 @@ class Result:
     batch_size: int
     rounds: Sequence[Round]
     warmup_rounds: int
-    memory: Mapping[str, Any] = field(default_factory=dict)
-    energy: Mapping[str, Any] = field(default_factory=dict)
-    device_state: Mapping[str, Any] = field(default_factory=dict)
+    memory: MemoryReading | None = None
+    energy: WindowEnergy | None = None
+    device_state: DeviceStateReading | None = None
 
     def __post_init__(self) -> None:
         if not self.rounds:
@@ -105,56 +265,104 @@ class Result:
         """The flat ``benchmark.extra_info`` dict (per-round values are per-round means)."""
         facts = self.facts
         rtf_value = self.rtf
-        tokens = statistics.fmean(r.tokens for r in self.rounds)
         per_token = [r.s_per_token for r in self.rounds if r.s_per_token is not None]
         info: dict[str, Any] = {
-            "schema_version": SCHEMA_VERSION,
-            "model": facts.model,
-            "hub_id": facts.hub_id,
-            "weights_source": facts.weights_source,
-            "weights_origin": facts.weights_origin,
-            "weights_sha256": facts.weights_sha256,
-            "parameters": facts.parameters,
-            "weights_bytes": facts.weights_bytes,
-            "device": facts.device,
-            "dtype": facts.dtype,
-            "dtype_requested": facts.dtype_requested,
-            "attn_implementation": facts.attn_implementation,
-            "threads": facts.threads,
-            "load_s": facts.load_s,
-            "decoding": dict(facts.decoding),
-            "fixed_tokens": facts.decoding.get("fixed_tokens"),
-            "batch_size": self.batch_size,
-            "clips": len(self.audio),
-            "audio_name": "+".join(str(clip["name"]) for clip in self.audio),
-            "audio_category": _common(clip.get("category") for clip in self.audio),
-            "audio_sha256": _common(clip.get("sha256") for clip in self.audio),
-            "audio": [dict(clip) for clip in self.audio],
-            "audio_s": self.audio_s,
-            "rounds": len(self.rounds),
-            "warmup_rounds": self.warmup_rounds,
-            "inference_s": self._mean("inference_s"),
-            "features_s": self._mean("features_s"),
-            "encoder_s": self._mean("encoder_s"),
-            "decoder_s": self._mean("decoder_s"),
-            "detokenize_s": self._mean("detokenize_s"),
-            "rounds_inference_s": [r.times.inference_s for r in self.rounds],
-            "rtf": rtf_value,
-            "rtfx": metrics.rtfx(rtf_value),
-            "tokens": tokens,
-            "decoder_steps": statistics.fmean(r.decoder_steps for r in self.rounds),
-            "s_per_token": statistics.fmean(per_token) if per_token else None,
-            "rounds_s_per_token": per_token,
-            "transcript": " | ".join(self.transcripts),
-            "reference": " | ".join(r or "" for r in self.references) or None,
-            "transcripts": self.transcripts,
-            "wer": self.wer,
+            SCHEMA_VERSION_FIELD: SCHEMA_VERSION,
+            MODEL: facts.model,
+            HUB_ID: facts.hub_id,
+            WEIGHTS_SOURCE: facts.weights_source,
+            WEIGHTS_ORIGIN: facts.weights_origin,
+            WEIGHTS_SHA256: facts.weights_sha256,
+            PARAMETERS: facts.parameters,
+            WEIGHTS_BYTES: facts.weights_bytes,
+            DEVICE: facts.device,
+            DTYPE: facts.dtype,
+            DTYPE_REQUESTED: facts.dtype_requested,
+            ATTN_IMPLEMENTATION: facts.attn_implementation,
+            THREADS: facts.threads,
+            LOAD_S: facts.load_s,
+            DECODING: dict(facts.decoding),
+            FIXED_TOKENS: facts.decoding.get(FIXED_TOKENS),
+            BATCH_SIZE: self.batch_size,
+            CLIPS: len(self.audio),
+            AUDIO_NAME: "+".join(str(clip["name"]) for clip in self.audio),
+            AUDIO_CATEGORY: _common(clip.get("category") for clip in self.audio),
+            AUDIO_SHA256: _common(clip.get("sha256") for clip in self.audio),
+            AUDIO: [dict(clip) for clip in self.audio],
+            AUDIO_S: self.audio_s,
+            ROUNDS: len(self.rounds),
+            WARMUP_ROUNDS: self.warmup_rounds,
+            INFERENCE_S: self._mean("inference_s"),
+            FEATURES_S: self._mean("features_s"),
+            ENCODER_S: self._mean("encoder_s"),
+            DECODER_S: self._mean("decoder_s"),
+            DETOKENIZE_S: self._mean("detokenize_s"),
+            ROUNDS_INFERENCE_S: [r.times.inference_s for r in self.rounds],
+            RTF: rtf_value,
+            RTFX: metrics.rtfx(rtf_value),
+            TOKENS: statistics.fmean(r.tokens for r in self.rounds),
+            DECODER_STEPS: statistics.fmean(r.decoder_steps for r in self.rounds),
+            S_PER_TOKEN: statistics.fmean(per_token) if per_token else None,
+            ROUNDS_S_PER_TOKEN: per_token,
+            TRANSCRIPT: " | ".join(self.transcripts),
+            REFERENCE: " | ".join(r or "" for r in self.references) or None,
+            TRANSCRIPTS: self.transcripts,
+            WER: self.wer,
         }
-        info.update(self.memory)
-        info.update(self.energy)
-        info["device_state"] = dict(self.device_state)
+        if self.memory is not None:
+            info.update(memory_fields(self.memory))
+        if self.energy is not None:
+            info.update(energy_fields(self.energy))
+        if self.device_state is not None:
+            info[DEVICE_STATE] = {
+                BEFORE: dict(self.device_state.before),
+                AFTER: dict(self.device_state.after),
+            }
+        else:
+            info[DEVICE_STATE] = {}
         finite: dict[str, Any] = _finite(info)
         return finite
+
+
+def memory_fields(memory: MemoryReading) -> dict[str, Any]:
+    """The window's memory under its output names."""
+    return {
+        PEAK_RSS_BYTES: memory.peak_rss_bytes,
+        CUDA_PEAK_ALLOCATED_BYTES: memory.cuda_peak_allocated_bytes,
+        CUDA_PEAK_RESERVED_BYTES: memory.cuda_peak_reserved_bytes,
+        NVML_PROCESS_GPU_MEMORY_BYTES: memory.nvml_process_gpu_memory_bytes,
+    }
+
+
+def energy_fields(energy: WindowEnergy) -> dict[str, Any]:
+    """The window's energy under its output names, with every device's entry."""
+    devices = [
+        {
+            DEVICE: device.device,
+            NVML_INDEX: device.nvml_index,
+            UUID: device.uuid,
+            ENERGY_SCOPE: device.energy_scope,
+            **_figure_fields(device.figures),
+        }
+        for device in energy.devices
+    ]
+    return {**_figure_fields(energy.total), ENERGY_DEVICES: devices}
+
+
+def _figure_fields(figures: EnergyFigures) -> dict[str, Any]:
+    return {
+        ENERGY_J: figures.energy_j,
+        ENERGY_ABOVE_IDLE_J: figures.energy_above_idle_j,
+        IDLE_POWER_W: figures.idle_power_w,
+        AVG_POWER_W: figures.avg_power_w,
+        J_PER_AUDIO_S: figures.j_per_audio_s,
+        J_PER_TOKEN: figures.j_per_token,
+        ENERGY_SOURCE: figures.source,
+        ENERGY_WINDOW_S: figures.window_s,
+        ENERGY_VALID: figures.valid,
+        ENERGY_INVALID_REASONS: list(figures.invalid_reasons),
+        ENERGY_NULL_REASON: figures.null_reason,
+    }
 
 
 def _common(values: Any) -> Any:
@@ -174,23 +382,6 @@ def _finite(value: Any) -> Any:
     return value
 
 
-#: The original WhisperViaHF.py's JSON keys, kept with their meanings (README "JSON output").
-SEED_KEYS: tuple[str, ...] = (
-    "model",
-    "device",
-    "torch_dtype",
-    "total_samples",
-    "total_audio_duration",
-    "total_inference_time",
-    "average_rtf",
-    "model_parameters",
-    "gpu_memory_used",
-    "transcriptions",
-)
-
-_BYTES_PER_GB = 1e9
-
-
 def seed_record(
     result: Result,
     *,
@@ -206,42 +397,62 @@ def seed_record(
       of per-sample ratios;
     - ``gpu_memory_used``: CUDA peak allocated, in GB (1e9 bytes); null on CPU, where there
       is no GPU memory to report;
-    - ``transcriptions``: one entry per sample (``per_clip_times`` gives its timing).
+    - ``transcriptions``: one entry per sample (``per_clip_times`` gives its timing:
+      :func:`per_clip_times`).
     """
     info = result.to_extra_info()
-    cuda_peak = info.get("cuda_peak_allocated_bytes")
+    cuda_peak = info.get(CUDA_PEAK_ALLOCATED_BYTES)
     transcriptions = []
     words = result.rounds[-1].words
     for i, (clip, text, timing) in enumerate(
         zip(result.audio, result.transcripts, per_clip_times, strict=False)
     ):
         entry = {
-            "sample": i,
-            "name": clip.get("name"),
-            "category": clip.get("category"),
-            "text": text,
-            "reference": result.references[i],
-            "audio_duration": clip.get("duration_s"),
+            SAMPLE: i,
+            NAME: clip.get("name"),
+            CATEGORY: clip.get("category"),
+            TEXT: text,
+            REFERENCE: result.references[i],
+            AUDIO_DURATION: clip.get("duration_s"),
             **dict(timing),
         }
         if words[i]:
-            entry["words"] = words[i]
+            entry[WORDS] = words[i]
         transcriptions.append(entry)
     record: dict[str, Any] = {
-        "model": result.facts.model,
-        "device": result.facts.device.split(":")[0],
-        "torch_dtype": result.facts.torch_dtype,
-        "total_samples": len(result.audio),
-        "total_audio_duration": result.audio_s,
-        "total_inference_time": info["inference_s"],
-        "average_rtf": info["rtf"],
-        "model_parameters": result.facts.parameters,
-        "gpu_memory_used": None if cuda_peak is None else cuda_peak / _BYTES_PER_GB,
-        "transcriptions": transcriptions,
+        MODEL: result.facts.model,
+        DEVICE: result.facts.device.split(":")[0],
+        TORCH_DTYPE: result.facts.torch_dtype,
+        TOTAL_SAMPLES: len(result.audio),
+        TOTAL_AUDIO_DURATION: result.audio_s,
+        TOTAL_INFERENCE_TIME: info[INFERENCE_S],
+        AVERAGE_RTF: info[RTF],
+        MODEL_PARAMETERS: result.facts.parameters,
+        GPU_MEMORY_USED: None if cuda_peak is None else cuda_peak / _BYTES_PER_GB,
+        TRANSCRIPTIONS: transcriptions,
     }
-    record["failures"] = [dict(f) for f in failures]
-    record.update({k: v for k, v in info.items() if k not in record and k != "transcripts"})
+    record[FAILURES] = [dict(f) for f in failures]
+    record.update({k: v for k, v in info.items() if k not in record and k != TRANSCRIPTS})
     if extra:
         record.update(extra)
     finite: dict[str, Any] = _finite(record)
     return finite
+
+
+def per_clip_times(result: Result, batch_size: int) -> list[dict[str, Any]]:
+    """Per sample: its batch's mean inference seconds; rtf when it was alone in its batch."""
+    times = []
+    for index, clip in enumerate(result.audio):
+        batch = index // batch_size
+        seconds = statistics.fmean(r.batches[batch].times.inference_s for r in result.rounds)
+        entry: dict[str, Any] = {BATCH: batch, INFERENCE_TIME: seconds}
+        duration = clip.get("duration_s")
+        if batch_size == 1 and duration:
+            entry[RTF] = seconds / duration
+        times.append(entry)
+    return times
+
+
+def failure_entry(input_name: str, error: str) -> dict[str, str]:
+    """One FAILURES entry: the input that failed and why."""
+    return {INPUT: input_name, ERROR: error}

@@ -20,23 +20,19 @@ from __future__ import annotations
 import copy
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import torch
 
 from whisperbench.audio.clip import SAMPLE_RATE_HZ
+from whisperbench.devices import synchronizer
 from whisperbench.models.loading import LoadedModel
+from whisperbench.models.registry import ModelSpec
+from whisperbench.rounds import PhaseTimes, Transcription
 
-__all__ = [
-    "DecodeSettings",
-    "PhaseTimes",
-    "Round",
-    "Transcriber",
-    "Transcription",
-    "synchronizer",
-]
+__all__ = ["DecodeSettings", "Transcriber", "check_language"]
 
 #: Whisper's decoder has 448 positions; the prompt (<|startoftranscript|> ...) takes up to 4.
 _MAX_TARGET_POSITIONS = 448
@@ -86,91 +82,19 @@ class DecodeSettings:
         }
 
 
-@dataclass(frozen=True)
-class PhaseTimes:
-    """Seconds spent in each phase of one call (one round)."""
+def check_language(spec: ModelSpec, settings: DecodeSettings) -> None:
+    """Refuse a language or task for an English-only model (there is no token for them).
 
-    features_s: float
-    encoder_s: float
-    decoder_s: float
-    detokenize_s: float
-    inference_s: float  #: wall time of the whole call, edges synchronized
-
-
-@dataclass(frozen=True)
-class Transcription:
-    """What one call produced and what it cost."""
-
-    texts: list[str]
-    #: new tokens per clip, end-of-text included, padding not (long-form: returned tokens)
-    tokens_per_clip: list[int]
-    decoder_steps: int  #: decoder forward passes (one token per clip in the batch each)
-    audio_s: float  #: total audio seconds in the call
-    times: PhaseTimes
-    #: word-level timestamps per clip, when asked: ``{"word", "start_s", "end_s"}``
-    words: list[list[dict[str, Any]]] = field(default_factory=list)
-
-    @property
-    def tokens(self) -> int:
-        return sum(self.tokens_per_clip)
-
-    @property
-    def s_per_token(self) -> float | None:
-        """Decoder seconds per decoding step (per token of each clip); None without steps."""
-        return float(self.times.decoder_s / self.decoder_steps) if self.decoder_steps else None
-
-
-@dataclass(frozen=True)
-class Round:
-    """One measured round: a pass over the whole workload, one Transcription per batch."""
-
-    batches: tuple[Transcription, ...]
-
-    def _sum(self, phase: str) -> float:
-        return float(sum(getattr(b.times, phase) for b in self.batches))
-
-    @property
-    def times(self) -> PhaseTimes:
-        """Phase seconds summed over the round's batches."""
-        return PhaseTimes(*(self._sum(name) for name in PhaseTimes.__dataclass_fields__))
-
-    @property
-    def audio_s(self) -> float:
-        return sum(b.audio_s for b in self.batches)
-
-    @property
-    def tokens(self) -> int:
-        return sum(b.tokens for b in self.batches)
-
-    @property
-    def tokens_per_clip(self) -> list[int]:
-        return [n for b in self.batches for n in b.tokens_per_clip]
-
-    @property
-    def decoder_steps(self) -> int:
-        return sum(b.decoder_steps for b in self.batches)
-
-    @property
-    def texts(self) -> list[str]:
-        return [text for b in self.batches for text in b.texts]
-
-    @property
-    def words(self) -> list[list[dict[str, Any]]]:
-        """Word timestamps per clip (empty lists when not asked for)."""
-        return [clip for b in self.batches for clip in (b.words or [[] for _ in b.texts])]
-
-    @property
-    def s_per_token(self) -> float | None:
-        """Decoder seconds per decoding step over the round; None without steps."""
-        steps = self.decoder_steps
-        return self._sum("decoder_s") / steps if steps else None
-
-
-def synchronizer(device: str) -> Callable[[], None]:
-    """A function that waits for ``device``'s queued work (a no-op on CPU)."""
-    if device.startswith("cuda"):
-        return lambda: torch.cuda.synchronize(device)
-    return lambda: None
+    Raises:
+        ValueError: ``spec`` is English-only and ``settings`` names a language or task.
+    """
+    if spec.english_only and (settings.language or settings.task):
+        raise ValueError(
+            f"{spec.model_id} is English-only and takes no language or task "
+            f"(got language={settings.language!r}, task={settings.task!r}); "
+            "use a multilingual model such as "
+            f"{spec.model_id.removesuffix('.en')} for other languages"
+        )
 
 
 class _EncoderClock:
@@ -231,11 +155,6 @@ class Transcriber:
     def close(self) -> None:
         self._clock.close()
 
-    @property
-    def sync(self) -> Callable[[], None]:
-        """Waits for the model's device; meters call it before reading counters."""
-        return self._sync
-
     def _build_generation_config(self) -> Any:
         config = copy.deepcopy(self.loaded.model.generation_config)
         config.num_beams = self.settings.num_beams
@@ -250,13 +169,7 @@ class Transcriber:
     def _build_generate_kwargs(self) -> dict[str, Any]:
         spec = self.loaded.spec
         settings = self.settings
-        if spec.english_only and (settings.language or settings.task):
-            raise ValueError(
-                f"{spec.model_id} is English-only and takes no language or task "
-                f"(got language={settings.language!r}, task={settings.task!r}); "
-                "use a multilingual model such as "
-                f"{spec.model_id.removesuffix('.en')} for other languages"
-            )
+        check_language(spec, settings)
         kwargs: dict[str, Any] = {"generation_config": self._generation_config}
         if not spec.english_only:
             kwargs["language"] = settings.language or "en"

@@ -3,28 +3,29 @@
 Start with :func:`build_meter_set`; see ``docs/measurement.md`` for the method.
 """
 
-from whisperbench.meters.base import EnergyMeter, Meter, MeterSet, NullEnergyMeter, WindowBox
+from whisperbench.meters.base import EnergyMeter, Meter, MeterSet, NullEnergyMeter
 from whisperbench.meters.device_state import DeviceStateMeter, machine_info
 from whisperbench.meters.factory import build_meter_set
 from whisperbench.meters.memory import MemoryMeter, weights_size_bytes
 from whisperbench.meters.nvml import NvmlEnergyMeter, trapezoid_energy_j
 from whisperbench.meters.rapl import RaplEnergyMeter, discover_rapl
 from whisperbench.meters.readings import (
-    ENERGY_SUMMARY_KEYS,
-    MEMORY_SUMMARY_KEYS,
+    DeviceEnergy,
     DeviceStateReading,
+    EnergyFigures,
     EnergyReading,
     EnergyWarning,
     MemoryReading,
     Reading,
+    WindowEnergy,
     WindowReadings,
 )
 
 __all__ = [
-    "ENERGY_SUMMARY_KEYS",
-    "MEMORY_SUMMARY_KEYS",
+    "DeviceEnergy",
     "DeviceStateMeter",
     "DeviceStateReading",
+    "EnergyFigures",
     "EnergyMeter",
     "EnergyReading",
     "EnergyWarning",
@@ -36,7 +37,7 @@ __all__ = [
     "NvmlEnergyMeter",
     "RaplEnergyMeter",
     "Reading",
-    "WindowBox",
+    "WindowEnergy",
     "WindowReadings",
     "build_meter_set",
     "discover_rapl",

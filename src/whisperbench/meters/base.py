@@ -24,7 +24,7 @@ import contextlib
 import threading
 import time
 import warnings
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from types import TracebackType
 from typing import Protocol, TypeVar, runtime_checkable
 
@@ -36,7 +36,6 @@ __all__ = [
     "MeterSet",
     "NullEnergyMeter",
     "Sampler",
-    "WindowBox",
     "window_invalid_reasons",
 ]
 
@@ -92,12 +91,6 @@ class EnergyMeter(Meter[EnergyReading], Protocol):
         ...
 
 
-class WindowBox:
-    """Filled by :meth:`MeterSet.window` when the ``with`` block exits."""
-
-    readings: WindowReadings | None = None
-
-
 class MeterSet:
     """Meters run together around one window at a time.
 
@@ -108,7 +101,7 @@ class MeterSet:
             needed when :attr:`energy_active`).
         idle_s: seconds of idle baseline (:meth:`measure_idle`); 0 disables it.
         gpu_energy_wanted: GPUs were selected for metering (see
-            :meth:`WindowReadings.energy_summary`).
+            :meth:`WindowReadings.energy_figures`).
         energy_null_reasons: why sensors are absent, for the summary's ``energy_null_reason``.
         synchronize: waits for queued device work; called at both edges of the window.
         closers: called by :meth:`close` after the meters are closed (e.g. ``nvmlShutdown``).
@@ -271,14 +264,6 @@ class MeterSet:
         # The workload failed: end every meter anyway; the workload's error wins.
         with contextlib.suppress(Exception):
             self.end()
-
-    @contextlib.contextmanager
-    def window(self) -> Iterator[WindowBox]:
-        """``with meters.window() as box: ...`` then ``box.readings``."""
-        box = WindowBox()
-        with self:
-            yield box
-        box.readings = self.readings
 
     def close(self) -> None:
         """End an open window (discarding it), close every meter, run the closers. Idempotent."""

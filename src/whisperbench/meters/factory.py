@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from types import ModuleType
 
+from whisperbench.devices import cuda_ordinal, parse_gpus, synchronizer
 from whisperbench.meters.base import Meter, MeterSet, NullEnergyMeter
 from whisperbench.meters.device_state import DeviceStateMeter, GpuRef, import_nvml, nvml_query
 from whisperbench.meters.memory import MemoryMeter
@@ -21,59 +22,7 @@ from whisperbench.meters.rapl import DEFAULT_POWERCAP_ROOT, RaplEnergyMeter, dis
 from whisperbench.meters.rapl import read_text as _read_sysfs
 from whisperbench.meters.readings import Reading
 
-__all__ = ["build_meter_set", "parse_device", "parse_gpus"]
-
-
-def parse_device(device: str) -> int | None:
-    """``"cpu"`` → ``None``; ``"cuda"`` → the current CUDA ordinal (0 without CUDA);
-    ``"cuda:N"`` → ``N``.
-
-    Raises:
-        ValueError: any other string.
-    """
-    if device == "cpu":
-        return None
-    if device == "cuda":
-        import torch
-
-        return int(torch.cuda.current_device()) if torch.cuda.is_available() else 0
-    prefix, _, ordinal = device.partition(":")
-    if prefix == "cuda" and ordinal.isdigit():
-        return int(ordinal)
-    raise ValueError(f"device must be 'cpu', 'cuda' or 'cuda:N', not {device!r}")
-
-
-def parse_gpus(gpus: str) -> tuple[str, list[int]]:
-    """``"auto"``, ``"all"``, ``"none"``, or comma-separated NVML indices (``"0,2"``).
-
-    Returns:
-        ``(mode, indices)`` with mode ``"auto"``, ``"all"``, ``"none"`` or ``"indices"``.
-
-    Raises:
-        ValueError: anything else, or a repeated index.
-    """
-    spec = gpus.strip().lower()
-    if spec in ("auto", "all", "none"):
-        return spec, []
-    try:
-        indices = [int(part) for part in spec.split(",")]
-    except ValueError:
-        raise ValueError(
-            f"gpus must be 'auto', 'all', 'none' or NVML indices like '0,2', not {gpus!r}"
-        ) from None
-    if any(i < 0 for i in indices) or len(set(indices)) != len(indices):
-        raise ValueError(f"gpus: indices must be distinct and >= 0, not {gpus!r}")
-    return "indices", indices
-
-
-def _cuda_synchronizer(ordinal: int) -> Callable[[], None]:
-    def synchronize() -> None:
-        import torch
-
-        if torch.cuda.is_available():
-            torch.cuda.synchronize(ordinal)
-
-    return synchronize
+__all__ = ["build_meter_set"]
 
 
 def _cuda_available() -> bool:
@@ -132,10 +81,10 @@ def build_meter_set(
     Raises:
         ValueError: a malformed ``device`` or ``gpus``.
     """
-    cuda_ordinal = parse_device(device)
+    ordinal = cuda_ordinal(device)
     mode, indices = parse_gpus(gpus)
-    if synchronize is None and cuda_ordinal is not None:
-        synchronize = _cuda_synchronizer(cuda_ordinal)
+    if synchronize is None:
+        synchronize = synchronizer(device)
 
     null_reasons: list[str] = []
     energy_meters: list[Meter[Reading]] = []
@@ -143,30 +92,30 @@ def build_meter_set(
     own: GpuTarget | None = None
     own_reason: str | None = None
     nvml_reason: str | None = None
-    gpu_wanted = mode in ("auto", "indices") and not (mode == "auto" and cuda_ordinal is None)
+    gpu_wanted = mode in ("auto", "indices") and not (mode == "auto" and ordinal is None)
     nvml: ModuleType | None = None
     closers: list[Callable[[], None]] = []
 
     try:
         if mode == "none":
             null_reasons.append("GPU energy disabled (gpus='none')")
-        elif mode == "auto" and cuda_ordinal is None:
+        elif mode == "auto" and ordinal is None:
             null_reasons.append(f"no NVML device metered (device is {device})")
         else:
             nvml, nvml_reason = import_nvml(nvml_module)
             if nvml is not None:
                 closers.append(nvml.nvmlShutdown)
-            if nvml is not None and cuda_ordinal is not None:
+            if nvml is not None and ordinal is not None:
                 resolved = resolve_cuda_ordinal(
-                    nvml, cuda_ordinal, uuid_lookup=cuda_uuid_lookup, environ=environ
+                    nvml, ordinal, uuid_lookup=cuda_uuid_lookup, environ=environ
                 )
                 if isinstance(resolved, GpuTarget):
                     own = resolved
                 else:
                     own_reason = resolved
             if mode == "auto":
-                assert cuda_ordinal is not None
-                label = f"cuda:{cuda_ordinal}"
+                assert ordinal is not None
+                label = f"cuda:{ordinal}"
                 if nvml is None:
                     energy_meters.append(NullEnergyMeter(label, str(nvml_reason)))
                 elif own is None:
@@ -222,9 +171,9 @@ def build_meter_set(
         ]
 
         if cuda_memory is None:
-            cuda_memory = cuda_ordinal is not None and _cuda_available()
+            cuda_memory = ordinal is not None and _cuda_available()
         memory = MemoryMeter(
-            cuda_device=cuda_ordinal if cuda_memory else None,
+            cuda_device=ordinal if cuda_memory else None,
             nvml=nvml,
             nvml_handles=[own.handle] if own is not None else [],
             interval_s=rss_interval_s,

@@ -1,9 +1,9 @@
 """What meters return: frozen readings with units in their names, and the window summary.
 
 Every meter's :meth:`end` returns one :class:`Reading`. :class:`WindowReadings` gathers the
-readings of one measurement window and flattens them into the dictionaries the result schema
-stores (:meth:`WindowReadings.energy_summary`, :meth:`WindowReadings.memory_summary`,
-:attr:`WindowReadings.device_state`).
+readings of one measurement window; :meth:`WindowReadings.energy` combines the devices into
+one typed :class:`WindowEnergy`. Output names are the result schema's business
+(:mod:`whisperbench.schema`), not the meters'.
 
 Units are in field names: ``_s`` seconds, ``_j`` joules, ``_w`` watts, ``_bytes`` bytes,
 ``_mhz`` megahertz, ``_c`` degrees Celsius. A field that could not be measured is ``None``,
@@ -17,42 +17,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = [
-    "ENERGY_KEYS",
-    "ENERGY_SUMMARY_KEYS",
-    "MEMORY_SUMMARY_KEYS",
+    "DeviceEnergy",
     "DeviceStateReading",
+    "EnergyFigures",
     "EnergyReading",
     "EnergyWarning",
     "MemoryReading",
     "Reading",
+    "WindowEnergy",
     "WindowReadings",
 ]
-
-#: The energy keys shared by the window summary and by each per-device entry.
-ENERGY_KEYS: tuple[str, ...] = (
-    "energy_j",
-    "energy_above_idle_j",
-    "idle_power_w",
-    "avg_power_w",
-    "j_per_audio_s",
-    "j_per_token",
-    "energy_source",
-    "energy_window_s",
-    "energy_valid",
-    "energy_invalid_reasons",
-    "energy_null_reason",
-)
-#: Exactly the keys of :meth:`WindowReadings.energy_summary`.
-ENERGY_SUMMARY_KEYS: tuple[str, ...] = (*ENERGY_KEYS, "energy_devices")
-#: Extra keys of each entry of ``energy_devices`` (besides :data:`ENERGY_KEYS`).
-DEVICE_KEYS: tuple[str, ...] = ("device", "nvml_index", "uuid", "energy_scope")
-#: Exactly the keys of :meth:`WindowReadings.memory_summary`.
-MEMORY_SUMMARY_KEYS: tuple[str, ...] = (
-    "peak_rss_bytes",
-    "cuda_peak_allocated_bytes",
-    "cuda_peak_reserved_bytes",
-    "nvml_process_gpu_memory_bytes",
-)
 
 
 class EnergyWarning(UserWarning):
@@ -136,27 +110,103 @@ class EnergyReading(Reading):
             return None
         return self.energy_j / self.window_s
 
-    def as_dict(self, audio_s: float, tokens: int) -> dict[str, object]:
-        """This device as one ``energy_devices`` entry (:data:`ENERGY_KEYS` + device keys)."""
-        return {
-            "device": self.device,
-            "nvml_index": self.nvml_index,
-            "uuid": self.uuid,
-            "energy_scope": self.energy_scope,
-            **_energy_fields(
-                energy_j=self.energy_j,
-                above_idle_j=self.energy_above_idle_j,
-                idle_power_w=self.idle_power_w,
-                avg_power_w=self.avg_power_w,
-                source=self.energy_source,
-                window_s=self.window_s if self.energy_j is not None else None,
-                valid=self.valid,
-                invalid_reasons=list(self.invalid_reasons),
-                null_reason=self.null_reason,
-                audio_s=audio_s,
-                tokens=tokens,
-            ),
-        }
+    def figures(self, audio_s: float, tokens: int) -> EnergyFigures:
+        """This device's energy with the per-audio-second and per-token figures."""
+        return EnergyFigures.of(
+            energy_j=self.energy_j,
+            energy_above_idle_j=self.energy_above_idle_j,
+            idle_power_w=self.idle_power_w,
+            avg_power_w=self.avg_power_w,
+            source=self.energy_source,
+            window_s=self.window_s if self.energy_j is not None else None,
+            valid=self.valid,
+            invalid_reasons=self.invalid_reasons,
+            null_reason=self.null_reason,
+            audio_s=audio_s,
+            tokens=tokens,
+        )
+
+
+@dataclass(frozen=True)
+class EnergyFigures:
+    """Energy over one window, of one device or of the devices that make the window's figure.
+
+    Attributes:
+        energy_j: joules in the window; ``None`` when unreadable (``null_reason`` says why).
+        energy_above_idle_j: ``energy_j`` less idle power x window seconds.
+        idle_power_w: idle power measured before the window, watts.
+        avg_power_w: ``energy_j / window_s``, watts.
+        j_per_audio_s: ``energy_j`` per second of audio transcribed in the window.
+        j_per_token: ``energy_j`` per token generated in the window.
+        source: ``nvml_energy_counter``, ``nvml_power_polling``, ``rapl`` (joined by ``+``).
+        window_s: seconds the figure covers; ``None`` when nothing was read.
+        valid: whether the window passed every check; ``None`` when nothing was read.
+        invalid_reasons: why it did not.
+        null_reason: why ``energy_j`` is ``None``.
+    """
+
+    energy_j: float | None
+    energy_above_idle_j: float | None
+    idle_power_w: float | None
+    avg_power_w: float | None
+    j_per_audio_s: float | None
+    j_per_token: float | None
+    source: str | None
+    window_s: float | None
+    valid: bool | None
+    invalid_reasons: tuple[str, ...]
+    null_reason: str | None
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        energy_j: float | None,
+        energy_above_idle_j: float | None,
+        idle_power_w: float | None,
+        avg_power_w: float | None,
+        source: str | None,
+        window_s: float | None,
+        valid: bool | None,
+        invalid_reasons: Sequence[str],
+        null_reason: str | None,
+        audio_s: float,
+        tokens: int,
+    ) -> EnergyFigures:
+        """The figures, with the ratios to ``audio_s`` and ``tokens`` (``None`` when the
+        divisor is not positive) and ``valid`` only where energy was read."""
+        return cls(
+            energy_j=energy_j,
+            energy_above_idle_j=energy_above_idle_j,
+            idle_power_w=idle_power_w,
+            avg_power_w=avg_power_w,
+            j_per_audio_s=_ratio(energy_j, audio_s),
+            j_per_token=_ratio(energy_j, tokens),
+            source=source,
+            window_s=window_s,
+            valid=valid if energy_j is not None else None,
+            invalid_reasons=tuple(invalid_reasons),
+            null_reason=null_reason,
+        )
+
+
+@dataclass(frozen=True)
+class DeviceEnergy:
+    """One metered device's figures, and which device it is."""
+
+    device: str  #: ``cuda:0``, ``nvml:2``, ``cpu-package-0`` ... (see :class:`EnergyReading`)
+    nvml_index: int | None
+    uuid: str | None
+    energy_scope: str | None
+    figures: EnergyFigures
+
+
+@dataclass(frozen=True)
+class WindowEnergy:
+    """The window's energy (``total``) and every metered device's own figures."""
+
+    total: EnergyFigures
+    devices: tuple[DeviceEnergy, ...]
 
 
 @dataclass(frozen=True)
@@ -208,7 +258,7 @@ class WindowReadings:
 
     Attributes:
         window_s: wall seconds of the whole window (after synchronizing), as seen by the set.
-        energy: one reading per metered device (GPUs and RAPL domains).
+        energy_readings: one reading per metered device (GPUs and RAPL domains).
         memory: the memory reading, if a memory meter ran.
         state: device state before/after, if a state meter ran.
         gpu_energy_wanted: ``True`` when GPUs were selected for metering (``gpus="auto"`` on a
@@ -219,7 +269,7 @@ class WindowReadings:
     """
 
     window_s: float
-    energy: tuple[EnergyReading, ...] = ()
+    energy_readings: tuple[EnergyReading, ...] = ()
     memory: MemoryReading | None = None
     state: DeviceStateReading | None = None
     gpu_energy_wanted: bool = False
@@ -253,7 +303,7 @@ class WindowReadings:
                 extra.append(reading)
         return cls(
             window_s=window_s,
-            energy=tuple(energy),
+            energy_readings=tuple(energy),
             memory=memory,
             state=state,
             gpu_energy_wanted=gpu_energy_wanted,
@@ -265,35 +315,42 @@ class WindowReadings:
     @property
     def gpu_energy(self) -> tuple[EnergyReading, ...]:
         """The GPU readings."""
-        return tuple(r for r in self.energy if r.kind == "gpu")
+        return tuple(r for r in self.energy_readings if r.kind == "gpu")
 
     @property
     def cpu_energy(self) -> tuple[EnergyReading, ...]:
         """The CPU (RAPL) readings."""
-        return tuple(r for r in self.energy if r.kind == "cpu")
+        return tuple(r for r in self.energy_readings if r.kind == "cpu")
 
-    def energy_summary(self, audio_s: float, tokens: int) -> dict[str, object]:
-        """The window's energy as flat fields, per :data:`ENERGY_SUMMARY_KEYS`.
+    def energy_figures(self, audio_s: float, tokens: int) -> WindowEnergy:
+        """The window's energy: the chosen devices combined, and every device on its own.
 
-        Which devices make ``energy_j``: the GPUs when GPUs were selected for metering
+        Which devices make the total: the GPUs when GPUs were selected for metering
         (``gpu_energy_wanted``), otherwise the CPU's RAPL domains (package + DRAM, never
         overlapping domains). GPU and CPU figures are never added together; every device is
-        listed in ``energy_devices`` either way. Across the chosen devices energies, idle
-        powers and average powers are summed and ``energy_window_s`` is the longest device
-        window; the figure is ``None`` if any chosen device could not be read (a partial sum
-        would understate), and it is valid only if every chosen device is valid.
-        ``energy_invalid_reasons`` is the union of the devices' reasons (per-device detail in
-        ``energy_devices``).
+        listed in ``devices`` either way. Across the chosen devices energies, idle powers and
+        average powers are summed and ``window_s`` is the longest device window; the total
+        is ``None`` if any chosen device could not be read (a partial sum would understate),
+        and it is valid only if every chosen device is valid. ``invalid_reasons`` is the union
+        of the devices' reasons.
 
         ``j_per_audio_s`` and ``j_per_token`` divide the total ``energy_j`` (not the
-        above-idle figure) by ``audio_s`` and ``tokens``; ``None`` when the divisor is not
-        positive.
+        above-idle figure) by ``audio_s`` and ``tokens``.
 
         Args:
             audio_s: seconds of audio processed in the window.
             tokens: tokens generated in the window.
         """
-        devices = [r.as_dict(audio_s, tokens) for r in self.energy]
+        devices = tuple(
+            DeviceEnergy(
+                device=r.device,
+                nvml_index=r.nvml_index,
+                uuid=r.uuid,
+                energy_scope=r.energy_scope,
+                figures=r.figures(audio_s, tokens),
+            )
+            for r in self.energy_readings
+        )
         group = self.gpu_energy if self.gpu_energy_wanted else self.cpu_energy
         null_reason: str | None = None
         if not group:
@@ -304,60 +361,38 @@ class WindowReadings:
             if unread:
                 null_reason = "; ".join(f"{r.device}: {r.null_reason}" for r in unread)
         if null_reason is not None:
-            fields = _energy_fields(
+            total = EnergyFigures.of(
                 energy_j=None,
-                above_idle_j=None,
+                energy_above_idle_j=None,
                 idle_power_w=None,
                 avg_power_w=None,
                 source=_joined_source(group),
                 window_s=None,
                 valid=None,
-                invalid_reasons=[],
+                invalid_reasons=(),
                 null_reason=null_reason,
                 audio_s=audio_s,
                 tokens=tokens,
             )
-            return {**fields, "energy_devices": devices}
+            return WindowEnergy(total, devices)
 
-        energy_j = sum(r.energy_j for r in group if r.energy_j is not None)
-        idle_power_w = _sum_or_none([r.idle_power_w for r in group])
-        above_j = _sum_or_none([r.energy_above_idle_j for r in group])
-        avg_power_w = _sum_or_none([r.avg_power_w for r in group])
         reasons: list[str] = []
         for r in group:
             reasons.extend(x for x in r.invalid_reasons if x not in reasons)
-        valid = all(r.valid is True for r in group)
-        fields = _energy_fields(
-            energy_j=energy_j,
-            above_idle_j=above_j,
-            idle_power_w=idle_power_w,
-            avg_power_w=avg_power_w,
+        total = EnergyFigures.of(
+            energy_j=sum(r.energy_j for r in group if r.energy_j is not None),
+            energy_above_idle_j=_sum_or_none([r.energy_above_idle_j for r in group]),
+            idle_power_w=_sum_or_none([r.idle_power_w for r in group]),
+            avg_power_w=_sum_or_none([r.avg_power_w for r in group]),
             source=_joined_source(group),
             window_s=max(r.window_s for r in group),
-            valid=valid,
+            valid=all(r.valid is True for r in group),
             invalid_reasons=reasons,
             null_reason=None,
             audio_s=audio_s,
             tokens=tokens,
         )
-        return {**fields, "energy_devices": devices}
-
-    def memory_summary(self) -> dict[str, object]:
-        """The window's memory as flat fields, per :data:`MEMORY_SUMMARY_KEYS`."""
-        m = self.memory
-        return {
-            "peak_rss_bytes": m.peak_rss_bytes if m else None,
-            "cuda_peak_allocated_bytes": m.cuda_peak_allocated_bytes if m else None,
-            "cuda_peak_reserved_bytes": m.cuda_peak_reserved_bytes if m else None,
-            "nvml_process_gpu_memory_bytes": m.nvml_process_gpu_memory_bytes if m else None,
-        }
-
-    @property
-    def device_state(self) -> dict[str, object]:
-        """``{"before": {"host": ..., "gpus": [...]}, "after": ...}``, JSON-serializable."""
-        if self.state is None:
-            return {"before": None, "after": None}
-        return {"before": dict(self.state.before), "after": dict(self.state.after)}
+        return WindowEnergy(total, devices)
 
 
 def _joined_source(group: Sequence[EnergyReading]) -> str | None:
@@ -379,32 +414,3 @@ def _ratio(numerator: float | None, denominator: float) -> float | None:
     if numerator is None or denominator <= 0:
         return None
     return numerator / denominator
-
-
-def _energy_fields(
-    *,
-    energy_j: float | None,
-    above_idle_j: float | None,
-    idle_power_w: float | None,
-    avg_power_w: float | None,
-    source: str | None,
-    window_s: float | None,
-    valid: bool | None,
-    invalid_reasons: list[str],
-    null_reason: str | None,
-    audio_s: float,
-    tokens: int,
-) -> dict[str, object]:
-    return {
-        "energy_j": energy_j,
-        "energy_above_idle_j": above_idle_j,
-        "idle_power_w": idle_power_w,
-        "avg_power_w": avg_power_w,
-        "j_per_audio_s": _ratio(energy_j, audio_s),
-        "j_per_token": _ratio(energy_j, tokens),
-        "energy_source": source,
-        "energy_window_s": window_s,
-        "energy_valid": valid if energy_j is not None else None,
-        "energy_invalid_reasons": invalid_reasons,
-        "energy_null_reason": null_reason,
-    }
