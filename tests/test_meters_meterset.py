@@ -13,7 +13,6 @@ import pytest
 
 from tests.fakes_nvml import FakeGpu, FakeNvml, FakeProcess, make_uuid
 from tests.fakes_powercap import FakePowercap
-from whisperbench.schema import energy_fields, memory_fields
 from whisperbench.meters import (
     EnergyReading,
     MeterSet,
@@ -21,6 +20,7 @@ from whisperbench.meters import (
     build_meter_set,
 )
 from whisperbench.meters.readings import Reading
+from whisperbench.schema import energy_fields, memory_fields
 
 # GPU-focused tests leave the fake RAPL counters still: their 0 J warnings are expected here
 # (the warning itself is tested in test_meters_rapl.py and test_meters_nvml.py).

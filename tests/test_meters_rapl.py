@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.fakes_powercap import FakePowercap
-from whisperbench.schema import energy_fields
 from whisperbench.meters.rapl import RaplEnergyMeter, RaplZone, discover_rapl, wrap_delta_uj
+from whisperbench.schema import energy_fields
 
 
 def _zones(tree: FakePowercap) -> list[RaplZone]:

@@ -310,6 +310,7 @@ def run(args: argparse.Namespace) -> int:
 def _run(args: argparse.Namespace) -> int:
     import torch
 
+    from whisperbench.devices import synchronizer
     from whisperbench.measure import MeasureSettings, measure
     from whisperbench.meters import build_meter_set
     from whisperbench.models.loading import WeightsUnavailable, load_model
@@ -317,7 +318,6 @@ def _run(args: argparse.Namespace) -> int:
     from whisperbench.models.precision import PrecisionError, resolve
     from whisperbench.models.registry import get_spec
     from whisperbench.schema import seed_record
-    from whisperbench.devices import synchronizer
     from whisperbench.transcribe import DecodeSettings, Transcriber
 
     _check_output_file(args.output_file)
