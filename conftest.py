@@ -9,6 +9,5 @@ pytest_plugins = [
     "whisperbench.pytest_plugin",
     "whisperbench.pytest_gate",
     "fixtures.audio",
-    "fixtures.models",
-    "fixtures.meters",
+    "fixtures.session",
 ]

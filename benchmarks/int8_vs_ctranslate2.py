@@ -25,11 +25,9 @@ from typing import Any
 import torch
 
 from whisperbench.audio.batches import synthetic_batch
-from whisperbench.models.loading import load_model
 from whisperbench.models.packaged import PACKAGED_MODELS, locate_source_files
-from whisperbench.models.precision import resolve
-from whisperbench.models.registry import get_spec
-from whisperbench.transcribe import DecodeSettings, Transcriber
+from whisperbench.options import RunOptions
+from whisperbench.session import open_session
 
 
 def ctranslate2_int8(model_id: str, threads: int) -> Any:
@@ -48,10 +46,16 @@ def ctranslate2_int8(model_id: str, threads: int) -> Any:
 
 def compare(model_id: str, clip: Any, rounds: int, threads: int) -> None:
     """Alternate the two engines round by round on one model and print the figures."""
+
+    options = RunOptions(model=model_id, dtype="int8", device="cpu", weights="packaged", idle_s=0)
+    with open_session(options) as session:
+        _alternate(session, model_id, clip, rounds, threads)
+
+
+def _alternate(session: Any, model_id: str, clip: Any, rounds: int, threads: int) -> None:
     import ctranslate2
 
-    spec = get_spec(model_id)
-    loaded = load_model(spec, resolve("cpu", "int8"), source="packaged")
+    loaded, spec = session.loaded, session.checked.spec
     ct2 = ctranslate2_int8(model_id, threads)
     tokenizer = loaded.processor.tokenizer
     prompt_tokens = ["<|startoftranscript|>", "<|notimestamps|>"]
@@ -70,15 +74,15 @@ def compare(model_id: str, clip: Any, rounds: int, threads: int) -> None:
 
     ours_s: list[float] = []
     theirs_s: list[float] = []
-    with Transcriber(loaded, DecodeSettings()) as transcriber:
-        ours_text, theirs_text = transcriber([clip.samples]).texts[0], ct2_round()  # warm-up
-        for _ in range(rounds):
-            started = time.perf_counter()
-            transcriber([clip.samples])
-            ours_s.append(time.perf_counter() - started)
-            started = time.perf_counter()
-            ct2_round()
-            theirs_s.append(time.perf_counter() - started)
+    transcriber = session.transcriber
+    ours_text, theirs_text = transcriber([clip.samples]).texts[0], ct2_round()  # warm-up
+    for _ in range(rounds):
+        started = time.perf_counter()
+        transcriber([clip.samples])
+        ours_s.append(time.perf_counter() - started)
+        started = time.perf_counter()
+        ct2_round()
+        theirs_s.append(time.perf_counter() - started)
     ours, theirs = statistics.median(ours_s), statistics.median(theirs_s)
     print(
         f"{model_id}: {clip.duration_s:g} s speech, {rounds} rounds each, {threads} threads\n"

@@ -31,9 +31,8 @@ import pytest
 import torch
 
 from whisperbench.audio.batches import synthetic_batch
-from whisperbench.models.loading import load_model
-from whisperbench.models.precision import resolve
-from whisperbench.models.registry import get_spec
+from whisperbench.options import RunOptions
+from whisperbench.session import Session, open_session
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,26 +76,25 @@ def suite_rounds(model_id: str, duration_s: float, rounds: int) -> list[float]:
         return list(bench["stats"]["data"])
 
 
-def paired_rounds(loaded, samples, rounds: int) -> list[float]:  # type: ignore[no-untyped-def]
-    """Per-pair ratios (suite path / bare) for ``rounds`` alternating pairs."""
-    from whisperbench.meters import build_meter_set
-    from whisperbench.transcribe import Transcriber
+def paired_rounds(session: Session, samples, rounds: int) -> list[float]:  # type: ignore[no-untyped-def]
+    """Per-pair ratios (suite path / bare) for ``rounds`` alternating pairs.
 
-    meters = build_meter_set(device="cpu", idle_s=0)
+    The suite path is the session's own Transcriber (hooks, sync points) inside the session's
+    open meter window (RSS sampler running), as ``Session.measure`` runs it.
+    """
+    transcriber, meters = session.transcriber, session.meters
+    transcriber([samples])  # warm-up
+    bare_rounds(session.loaded, samples, 1)
+    meters.begin()
     ratios = []
-    with Transcriber(loaded) as transcriber:
-        transcriber([samples])  # warm-up
-        bare_rounds(loaded, samples, 1)
-        meters.begin()
-        try:
-            for _ in range(rounds):
-                (bare_s,) = bare_rounds(loaded, samples, 1)
-                started = time.perf_counter()
-                transcriber([samples])
-                ratios.append((time.perf_counter() - started) / bare_s)
-        finally:
-            meters.end()
-            meters.close()
+    try:
+        for _ in range(rounds):
+            (bare_s,) = bare_rounds(session.loaded, samples, 1)
+            started = time.perf_counter()
+            transcriber([samples])
+            ratios.append((time.perf_counter() - started) / bare_s)
+    finally:
+        meters.end()
     return ratios
 
 
@@ -112,10 +110,16 @@ def main() -> None:
     import transformers
 
     transformers.logging.set_verbosity_error()
-    loaded = load_model(get_spec(args.model), resolve("cpu", "float32"))
+    options = RunOptions(model=args.model, dtype="float32", device="cpu", idle_s=0.0)
     (clip,) = synthetic_batch("short", args.duration, 1)
+    with open_session(options) as session:
+        run(args, session, clip)
+
+
+def run(args: argparse.Namespace, session: Session, clip) -> None:  # type: ignore[no-untyped-def]
+    loaded = session.loaded
     if args.paired:
-        ratios = paired_rounds(loaded, clip.samples, args.rounds)
+        ratios = paired_rounds(session, clip.samples, args.rounds)
         quartiles = statistics.quantiles(ratios, n=4)
         print(
             f"{args.model}, {args.duration:g} s speech, {len(ratios)} pairs, torch threads "

@@ -5,8 +5,7 @@ from pathlib import Path
 
 import fixtures
 import fixtures.audio
-import fixtures.meters
-import fixtures.models
+import fixtures.session
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -15,7 +14,7 @@ def test_fixtures_resolve_to_this_repository() -> None:
     # A PyPI package is also called `fixtures` and is installed with the test extra, so this
     # checks precedence, not merely absence.
     assert importlib.metadata.distribution("fixtures").version
-    for module in (fixtures, fixtures.audio, fixtures.models, fixtures.meters):
+    for module in (fixtures, fixtures.audio, fixtures.session):
         assert Path(module.__file__).resolve().parent == REPO / "fixtures", module.__file__
 
 
@@ -24,7 +23,6 @@ def test_root_conftest_loads_the_plugin_and_fixtures(pytestconfig) -> None:  # t
     for name in (
         "whisperbench.pytest_plugin",
         "fixtures.audio",
-        "fixtures.models",
-        "fixtures.meters",
+        "fixtures.session",
     ):
         assert manager.has_plugin(name), name

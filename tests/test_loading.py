@@ -113,7 +113,7 @@ def test_random_weights_are_seeded_labelled_and_run_multilingual_fixed_work() ->
         result = transcriber([__import__("numpy").zeros(16_000, dtype="float32")])
         recorded = transcriber.recorded_settings()
     assert result.tokens_per_clip == [6]
-    assert (recorded["language"], recorded["task"]) == ("en", "transcribe")
+    assert (recorded.language, recorded.task) == ("en", "transcribe")
 
 
 def test_large_v3_random_generation_config_moves_task_tokens_up_by_one() -> None:

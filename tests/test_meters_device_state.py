@@ -13,8 +13,8 @@ from whisperbench.meters.device_state import (
     gpu_snapshot,
     host_info,
     machine_info,
-    nvml_query,
 )
+from whisperbench.meters.nvml_api import nvml_query
 
 
 def _fake(**kwargs: object) -> FakeNvml:
@@ -143,3 +143,32 @@ def test_state_meter_snapshots_before_and_after() -> None:
     assert reading.before["gpus"][0]["device"] == "cuda:0"
     assert reading.after["gpus"][0]["temperature_c"] == 45
     assert "loadavg_1m" in reading.before["host"]
+
+
+def test_the_schema_names_what_the_device_state_record_holds() -> None:
+    """Readers take device-state names from the schema; the record must carry them."""
+    from whisperbench import schema
+
+    fake = _fake()
+    snap = gpu_snapshot(fake, _ref(fake))
+    read_by_compare_and_report = (
+        schema.DEVICE,
+        schema.NVML_INDEX,
+        schema.SM_CLOCK_MHZ,
+        schema.MEM_CLOCK_MHZ,
+        schema.APP_SM_CLOCK_MHZ,
+        schema.APP_MEM_CLOCK_MHZ,
+        schema.POWER_LIMIT_W,
+    )
+    for name in read_by_compare_and_report:
+        assert name in snap, name
+    fake.nvmlShutdown()
+    info = machine_info(nvml_module=_fake())
+    assert {schema.HOST, schema.NVML, schema.GPUS} <= set(info)
+    (gpu,) = info[schema.GPUS]  # type: ignore[misc]
+    assert {schema.NAME, schema.UUID, schema.MIG_MODE, schema.POWER_LIMIT_W} <= set(gpu)
+    assert schema.CPU_MODEL in info[schema.HOST]  # type: ignore[operator]
+    assert schema.DRIVER_VERSION in info[schema.NVML]  # type: ignore[operator]
+    meter = DeviceStateMeter(None, [])
+    meter.begin()
+    assert {schema.HOST, schema.GPUS} <= set(meter.end().before)

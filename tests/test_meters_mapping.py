@@ -5,7 +5,11 @@ from __future__ import annotations
 import pytest
 
 from tests.fakes_nvml import FakeGpu, FakeNvml, make_mig_uuid, make_uuid
-from whisperbench.meters.nvml import GpuTarget, parse_cuda_visible_devices, resolve_cuda_ordinal
+from whisperbench.meters.gpu_mapping import (
+    GpuTarget,
+    parse_cuda_visible_devices,
+    resolve_cuda_ordinal,
+)
 
 
 def _node(names: list[str] | None = None, mig_on: int | None = None) -> FakeNvml:

@@ -9,13 +9,8 @@ import time
 import pytest
 
 from tests.fakes_nvml import FakeGpu, FakeNvml, FakeProcess, make_uuid
-from whisperbench.meters.nvml import (
-    ENERGY_COUNTER,
-    POWER_POLLING,
-    GpuTarget,
-    NvmlEnergyMeter,
-    resolve_nvml_index,
-)
+from whisperbench.meters.gpu_mapping import GpuTarget, resolve_nvml_index
+from whisperbench.meters.nvml_energy import ENERGY_COUNTER, POWER_POLLING, NvmlEnergyMeter
 from whisperbench.meters.readings import EnergyReading, EnergyWarning
 
 

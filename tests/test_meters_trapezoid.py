@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from whisperbench.meters.nvml import trapezoid_energy_j
+from whisperbench.meters.nvml_energy import trapezoid_energy_j
 
 _times = st.lists(
     st.floats(min_value=0.0, max_value=30.0, allow_nan=False), min_size=2, max_size=200

@@ -85,10 +85,20 @@ def test_unknown_model_is_a_usage_error(suite: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("--whisper-durations=5,-1", "*must be > 0 seconds, got '-1'*"),
+        ("--whisper-durations=5,-1", "*must be > 0 and <= 3600 seconds, got '-1'*"),
         ("--whisper-batch-sizes=0", "*must be >= 1, got 0*"),
         ("--whisper-dtypes=float8", "*unknown dtype 'float8'*"),
         ("--whisper-weights=cloud", "*unknown weights source 'cloud'*"),
+        ("--whisper-audio=music", "*unknown audio 'music'; choose from: auto, short*"),
+        ("--whisper-device=gpu0", "*device must be 'cpu', 'cuda' or 'cuda:N', not 'gpu0'*"),
+        ("--whisper-gpus=0,0", "*gpus: indices must be distinct and >= 0, not '0,0'*"),
+        ("--whisper-attn=flash", "*unknown attention implementation 'flash'*"),
+        # Checked against this machine when pytest configures, still before any load:
+        (
+            "--whisper-dtypes=float16",
+            "*case tiny.en-float16-5s-b1: dtype float16 on CPU is refused*",
+        ),
+        ("--whisper-language=de", "*case tiny.en-float32-5s-b1: tiny.en is English-only*"),
     ],
 )
 def test_bad_options_fail_before_any_model_loads(

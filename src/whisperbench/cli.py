@@ -26,6 +26,7 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: one subparser per command."""
     from whisperbench import app, compare, report
+    from whisperbench.models.listing import list_models
 
     parser = argparse.ArgumentParser(
         prog="whisperbench",
@@ -39,7 +40,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="transcribe audio and measure it (the WhisperViaHF.py app)",
         description=app.DESCRIPTION,
-        formatter_class=_Formatter,
+        formatter_class=argparse.RawDescriptionHelpFormatter,  # help texts state defaults
     )
     app.add_arguments(run)
     run.set_defaults(handler=app.run)
@@ -49,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="list every model id, its architecture and where its weights would come from",
         formatter_class=_Formatter,
     )
-    models.set_defaults(handler=app.list_models)
+    models.set_defaults(handler=list_models)
 
     compare_parser = commands.add_parser(
         "compare",

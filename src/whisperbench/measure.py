@@ -29,7 +29,15 @@ from whisperbench.rounds import Round
 from whisperbench.schema import ModelFacts, Result
 from whisperbench.transcribe import Transcriber
 
-__all__ = ["MeasureSettings", "RoundRecorder", "batched", "measure", "model_facts"]
+__all__ = [
+    "MeasureSettings",
+    "RoundRecorder",
+    "RunRounds",
+    "batched",
+    "measure",
+    "model_facts",
+    "run_in_loop",
+]
 
 #: Runs ``target`` (one round per call) ``n`` times; the default is a plain loop.
 RunRounds = Callable[[Callable[[], Round], int], None]
@@ -97,7 +105,8 @@ class RoundRecorder:
         return result
 
 
-def _loop(target: Callable[[], Round], n: int) -> None:
+def run_in_loop(target: Callable[[], Round], n: int) -> None:
+    """Run ``target`` ``n`` times (the app's and the scripts' way of running rounds)."""
     for _ in range(n):
         target()
 
@@ -136,7 +145,7 @@ def measure(
     clips: Sequence[Any],
     settings: MeasureSettings,
     meters: WindowMeters | None = None,
-    run_rounds: RunRounds = _loop,
+    run_rounds: RunRounds = run_in_loop,
     batch_size: int | None = None,
     on_batch: Callable[[], None] | None = None,
 ) -> Result:

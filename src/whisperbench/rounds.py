@@ -91,4 +91,4 @@ class Round:
     def s_per_token(self) -> float | None:
         """Decoder seconds per decoding step over the round; None without steps."""
         steps = self.decoder_steps
-        return self._sum("decoder_s") / steps if steps else None
+        return self.times.decoder_s / steps if steps else None

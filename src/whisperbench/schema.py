@@ -7,8 +7,8 @@ module spells a result field as a string (``tests/test_schema.py`` checks it).
 Two serialized forms:
 
 - :meth:`Result.to_extra_info` -> ``benchmark.extra_info`` in pytest-benchmark JSON, flat;
-- :func:`seed_record` -> one run of the command-line app, under the original
-  ``WhisperViaHF.py`` keys (:data:`SEED_KEYS`) with everything else beside them.
+- :func:`whisperbench.app.record.seed_record` -> one run of the command-line app, under the
+  original ``WhisperViaHF.py`` keys (:data:`SEED_KEYS`) with everything else beside them.
 
 Units are in the names: ``_s`` seconds, ``_j`` joules, ``_w`` watts, ``_bytes`` bytes,
 ``_mhz`` megahertz, ``_c`` degrees Celsius. A figure that could not be measured is null and a
@@ -36,13 +36,12 @@ from whisperbench.rounds import Round
 __all__ = [
     "SCHEMA_VERSION",
     "SEED_KEYS",
+    "DecodingFacts",
     "ModelFacts",
     "Result",
     "energy_fields",
-    "failure_entry",
+    "finite_json",
     "memory_fields",
-    "per_clip_times",
-    "seed_record",
 ]
 
 SCHEMA_VERSION = 1
@@ -62,8 +61,15 @@ DTYPE_REQUESTED: Final = "dtype_requested"
 ATTN_IMPLEMENTATION: Final = "attn_implementation"
 THREADS: Final = "threads"
 LOAD_S: Final = "load_s"
-DECODING: Final = "decoding"
-FIXED_TOKENS: Final = "fixed_tokens"
+DECODING: Final = "decoding"  #: the decode settings as they ran (DecodingFacts)
+NUM_BEAMS: Final = "num_beams"
+DO_SAMPLE: Final = "do_sample"
+FIXED_TOKENS: Final = "fixed_tokens"  #: also at the top level
+MAX_NEW_TOKENS: Final = "max_new_tokens"
+LANGUAGE: Final = "language"
+TASK: Final = "task"
+RETURN_TIMESTAMPS: Final = "return_timestamps"
+WORD_TIMESTAMPS: Final = "word_timestamps"
 BATCH_SIZE: Final = "batch_size"
 CLIPS: Final = "clips"
 AUDIO_NAME: Final = "audio_name"
@@ -166,6 +172,10 @@ INFERENCE_TIME: Final = "inference_time"  #: seconds, the sample's batch, mean p
 WORDS: Final = "words"
 INPUT: Final = "input"
 ERROR: Final = "error"
+#: Beside them: where the app's audio came from and what it was asked.
+AUDIO_SOURCE: Final = "audio_source"
+AUDIO_LOAD_S: Final = "audio_load_s"  #: seconds to load and resample the audio (not in RTF)
+ARGV: Final = "argv"
 
 #: The original WhisperViaHF.py's JSON keys, kept with their meanings (README "JSON output").
 SEED_KEYS: tuple[str, ...] = (
@@ -181,7 +191,32 @@ SEED_KEYS: tuple[str, ...] = (
     TRANSCRIPTIONS,
 )
 
-_BYTES_PER_GB = 1e9
+
+@dataclass(frozen=True)
+class DecodingFacts:
+    """How ``generate`` decoded, as it ran (language and task defaults filled in)."""
+
+    num_beams: int
+    do_sample: bool
+    fixed_tokens: int | None  #: fixed-work mode: exactly this many new tokens per clip
+    max_new_tokens: int | None
+    language: str | None
+    task: str | None
+    return_timestamps: bool
+    word_timestamps: bool
+
+    def fields(self) -> dict[str, Any]:
+        """Under their output names."""
+        return {
+            NUM_BEAMS: self.num_beams,
+            DO_SAMPLE: self.do_sample,
+            FIXED_TOKENS: self.fixed_tokens,
+            MAX_NEW_TOKENS: self.max_new_tokens,
+            LANGUAGE: self.language,
+            TASK: self.task,
+            RETURN_TIMESTAMPS: self.return_timestamps,
+            WORD_TIMESTAMPS: self.word_timestamps,
+        }
 
 
 @dataclass(frozen=True)
@@ -202,7 +237,7 @@ class ModelFacts:
     attn_implementation: str
     threads: int
     load_s: float
-    decoding: Mapping[str, Any]
+    decoding: DecodingFacts
 
 
 @dataclass(frozen=True)
@@ -281,8 +316,8 @@ class Result:
             ATTN_IMPLEMENTATION: facts.attn_implementation,
             THREADS: facts.threads,
             LOAD_S: facts.load_s,
-            DECODING: dict(facts.decoding),
-            FIXED_TOKENS: facts.decoding.get(FIXED_TOKENS),
+            DECODING: facts.decoding.fields(),
+            FIXED_TOKENS: facts.decoding.fixed_tokens,
             BATCH_SIZE: self.batch_size,
             CLIPS: len(self.audio),
             AUDIO_NAME: "+".join(str(clip["name"]) for clip in self.audio),
@@ -320,7 +355,7 @@ class Result:
             }
         else:
             info[DEVICE_STATE] = {}
-        finite: dict[str, Any] = _finite(info)
+        finite: dict[str, Any] = finite_json(info)
         return finite
 
 
@@ -371,88 +406,12 @@ def _common(values: Any) -> Any:
     return distinct.pop() if len(distinct) == 1 else None
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
     """JSON has no inf/NaN: replace them by None (e.g. RTFx when nothing took any time)."""
     if isinstance(value, float) and not math.isfinite(value):
         return None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, list):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
-
-
-def seed_record(
-    result: Result,
-    *,
-    per_clip_times: Sequence[Mapping[str, Any]],
-    failures: Sequence[Mapping[str, str]] = (),
-    extra: Mapping[str, Any] | None = None,
-) -> dict[str, Any]:
-    """The command-line app's JSON: the original keys first, then everything else.
-
-    - ``total_audio_duration``: seconds of audio in the workload (counted once);
-    - ``total_inference_time``: mean seconds per round to transcribe all of it;
-    - ``average_rtf``: their ratio, i.e. a ratio of sums (measurement rule 2), not a mean
-      of per-sample ratios;
-    - ``gpu_memory_used``: CUDA peak allocated, in GB (1e9 bytes); null on CPU, where there
-      is no GPU memory to report;
-    - ``transcriptions``: one entry per sample (``per_clip_times`` gives its timing:
-      :func:`per_clip_times`).
-    """
-    info = result.to_extra_info()
-    cuda_peak = info.get(CUDA_PEAK_ALLOCATED_BYTES)
-    transcriptions = []
-    words = result.rounds[-1].words
-    for i, (clip, text, timing) in enumerate(
-        zip(result.audio, result.transcripts, per_clip_times, strict=False)
-    ):
-        entry = {
-            SAMPLE: i,
-            NAME: clip.get("name"),
-            CATEGORY: clip.get("category"),
-            TEXT: text,
-            REFERENCE: result.references[i],
-            AUDIO_DURATION: clip.get("duration_s"),
-            **dict(timing),
-        }
-        if words[i]:
-            entry[WORDS] = words[i]
-        transcriptions.append(entry)
-    record: dict[str, Any] = {
-        MODEL: result.facts.model,
-        DEVICE: result.facts.device.split(":")[0],
-        TORCH_DTYPE: result.facts.torch_dtype,
-        TOTAL_SAMPLES: len(result.audio),
-        TOTAL_AUDIO_DURATION: result.audio_s,
-        TOTAL_INFERENCE_TIME: info[INFERENCE_S],
-        AVERAGE_RTF: info[RTF],
-        MODEL_PARAMETERS: result.facts.parameters,
-        GPU_MEMORY_USED: None if cuda_peak is None else cuda_peak / _BYTES_PER_GB,
-        TRANSCRIPTIONS: transcriptions,
-    }
-    record[FAILURES] = [dict(f) for f in failures]
-    record.update({k: v for k, v in info.items() if k not in record and k != TRANSCRIPTS})
-    if extra:
-        record.update(extra)
-    finite: dict[str, Any] = _finite(record)
-    return finite
-
-
-def per_clip_times(result: Result, batch_size: int) -> list[dict[str, Any]]:
-    """Per sample: its batch's mean inference seconds; rtf when it was alone in its batch."""
-    times = []
-    for index, clip in enumerate(result.audio):
-        batch = index // batch_size
-        seconds = statistics.fmean(r.batches[batch].times.inference_s for r in result.rounds)
-        entry: dict[str, Any] = {BATCH: batch, INFERENCE_TIME: seconds}
-        duration = clip.get("duration_s")
-        if batch_size == 1 and duration:
-            entry[RTF] = seconds / duration
-        times.append(entry)
-    return times
-
-
-def failure_entry(input_name: str, error: str) -> dict[str, str]:
-    """One FAILURES entry: the input that failed and why."""
-    return {INPUT: input_name, ERROR: error}

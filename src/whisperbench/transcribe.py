@@ -31,6 +31,7 @@ from whisperbench.devices import synchronizer
 from whisperbench.models.loading import LoadedModel
 from whisperbench.models.registry import ModelSpec
 from whisperbench.rounds import PhaseTimes, Transcription
+from whisperbench.schema import DecodingFacts
 
 __all__ = ["DecodeSettings", "Transcriber", "check_language"]
 
@@ -59,27 +60,17 @@ class DecodeSettings:
 
     def __post_init__(self) -> None:
         limit = _MAX_TARGET_POSITIONS - _PROMPT_TOKENS
-        for name in ("fixed_tokens", "max_new_tokens"):
-            value = getattr(self, name)
+        for flag, value in (
+            ("fixed tokens", self.fixed_tokens),
+            ("max new tokens", self.max_new_tokens),
+        ):
             if value is not None and not 1 <= value <= limit:
                 raise ValueError(
-                    f"{name} must be between 1 and {limit} (Whisper's 448 "
+                    f"{flag} must be between 1 and {limit} (Whisper's 448 "
                     f"decoder positions less the prompt), got {value}"
                 )
         if self.num_beams < 1:
             raise ValueError(f"num_beams must be >= 1, got {self.num_beams}")
-
-    def as_dict(self) -> dict[str, Any]:
-        return {
-            "num_beams": self.num_beams,
-            "do_sample": False,
-            "fixed_tokens": self.fixed_tokens,
-            "max_new_tokens": self.fixed_tokens or self.max_new_tokens,
-            "language": self.language,
-            "task": self.task,
-            "return_timestamps": self.return_timestamps,
-            "word_timestamps": self.word_timestamps,
-        }
 
 
 def check_language(spec: ModelSpec, settings: DecodeSettings) -> None:
@@ -180,12 +171,19 @@ class Transcriber:
             kwargs["return_token_timestamps"] = True
         return kwargs
 
-    def recorded_settings(self) -> dict[str, Any]:
+    def recorded_settings(self) -> DecodingFacts:
         """The decode settings as they ran (language/task defaults filled in)."""
-        recorded = self.settings.as_dict()
-        recorded["language"] = self._generate_kwargs.get("language")
-        recorded["task"] = self._generate_kwargs.get("task")
-        return recorded
+        settings = self.settings
+        return DecodingFacts(
+            num_beams=settings.num_beams,
+            do_sample=False,
+            fixed_tokens=settings.fixed_tokens,
+            max_new_tokens=settings.fixed_tokens or settings.max_new_tokens,
+            language=self._generate_kwargs.get("language"),
+            task=self._generate_kwargs.get("task"),
+            return_timestamps=settings.return_timestamps,
+            word_timestamps=settings.word_timestamps,
+        )
 
     def __call__(self, batch: Sequence[np.ndarray]) -> Transcription:
         """Transcribe a batch of 16 kHz mono float32 waveforms; one call is one round.

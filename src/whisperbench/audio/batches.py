@@ -7,16 +7,29 @@ from collections.abc import Callable
 from whisperbench.audio import synthetic
 from whisperbench.audio.clip import Clip
 
-__all__ = ["AUDIO_KINDS", "synthetic_batch"]
+__all__ = ["AUDIO_CHOICES", "AUDIO_KINDS", "category_for", "synthetic_batch"]
 
 _SIGNALS = ("tone", "chirp", "noise", "silence")
 #: Names ``--whisper-audio`` accepts: speech categories, then plain signals.
 AUDIO_KINDS: tuple[str, ...] = (*synthetic.CATEGORIES, *_SIGNALS)
+#: What a user may ask for: a kind, or ``auto`` (the speech category that fits the duration).
+AUDIO_CHOICES: tuple[str, ...] = ("auto", *AUDIO_KINDS)
+
+
+def category_for(duration_s: float) -> str:
+    """The speech category whose lengths include ``duration_s`` (the original app's ranges:
+    short 5-10 s, medium 15-30 s, long 45-60 s); between ranges, short under 15 s, else long.
+    """
+    for name, category in synthetic.CATEGORIES.items():
+        if category.min_s <= duration_s <= category.max_s:
+            return name
+    return "short" if duration_s < 15 else "long"
 
 
 def synthetic_batch(kind: str, duration_s: float, batch_size: int) -> list[Clip]:
     """``batch_size`` deterministic clips of ``duration_s`` seconds each.
 
+    ``auto`` is the speech category for the duration (:func:`category_for`).
     Speech: clip ``i`` takes the ``i``-th category counting from ``kind`` (short, medium,
     long, technical, cycling), so a batch holds different sentences; a category whose
     sentences cannot fit the duration is replaced by ``kind`` itself. Signals: noise clip
@@ -27,6 +40,8 @@ def synthetic_batch(kind: str, duration_s: float, batch_size: int) -> list[Clip]
     """
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    if kind == "auto":
+        kind = category_for(duration_s)
     if kind not in AUDIO_KINDS:
         raise ValueError(f"unknown audio {kind!r}; choose one of: {', '.join(AUDIO_KINDS)}")
     if kind in _SIGNALS:

@@ -1,5 +1,9 @@
 """ctypes binding to eSpeak NG, run in a fresh process for every utterance.
 
+Length: over 450 lines because the C API's declarations, the child-process protocol and the
+checks on what the library returns belong together; split, each part would be unreadable
+without the others.
+
 PyPI ``espeakng-loader`` ships ``libespeak-ng`` and its ``espeak-ng-data`` but no synthesis
 API, so this module drives the C API of ``speak_lib.h`` (``ESPEAK_API_REVISION`` 12) through
 :mod:`ctypes`: ``espeak_Initialize`` in ``AUDIO_OUTPUT_SYNCHRONOUS`` mode, a synth callback

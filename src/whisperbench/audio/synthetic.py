@@ -1,5 +1,8 @@
 """Deterministic synthetic audio: speech, tones, chirps, noise and silence as 16 kHz clips.
 
+Length: about 450 lines, mostly the bit-exactness arguments of each generator, kept beside
+the code they justify.
+
 Every function returns a :class:`~whisperbench.audio.clip.Clip` whose samples are a pure
 function of the arguments: bit-identical across calls and across processes, whatever was
 made before (see :mod:`whisperbench.audio.espeak` for what that takes with eSpeak NG).

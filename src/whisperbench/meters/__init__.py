@@ -7,7 +7,7 @@ from whisperbench.meters.base import EnergyMeter, Meter, MeterSet, NullEnergyMet
 from whisperbench.meters.device_state import DeviceStateMeter, machine_info
 from whisperbench.meters.factory import build_meter_set
 from whisperbench.meters.memory import MemoryMeter, weights_size_bytes
-from whisperbench.meters.nvml import NvmlEnergyMeter, trapezoid_energy_j
+from whisperbench.meters.nvml_energy import NvmlEnergyMeter, trapezoid_energy_j
 from whisperbench.meters.rapl import RaplEnergyMeter, discover_rapl
 from whisperbench.meters.readings import (
     DeviceEnergy,

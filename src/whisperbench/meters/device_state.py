@@ -8,10 +8,9 @@ Two levels:
 * :func:`window_snapshot` (through :class:`DeviceStateMeter`) — before and after each window:
   clocks, application clocks, power limit, power, temperature, throttle reasons, host load.
 
-NVML errors are mapped once, in :func:`nvml_query`: any ``NVMLError`` (``NotSupported``,
-``NoPermission``, ...) or a function missing from the installed bindings becomes a ``None``
-value plus a reason string. A field that could not be read is ``None`` and its reason is
-listed under ``"unavailable"``; nothing is ever filled in with a guess.
+NVML errors are mapped once, in :func:`whisperbench.meters.nvml_api.nvml_query`. A field that
+could not be read is ``None`` and its reason is listed under ``"unavailable"``; nothing is
+ever filled in with a guess.
 """
 
 from __future__ import annotations
@@ -30,22 +29,20 @@ from typing import Any
 
 import psutil
 
+from whisperbench.meters.nvml_api import NvmlResult, import_nvml, nvml_query
 from whisperbench.meters.readings import DeviceStateReading
 
 __all__ = [
     "THROTTLE_REASON_BITS",
     "DeviceStateMeter",
     "GpuRef",
-    "NvmlResult",
     "decode_throttle_reasons",
     "format_cuda_version",
     "gpu_snapshot",
     "gpu_static_info",
     "host_info",
     "host_snapshot",
-    "import_nvml",
     "machine_info",
-    "nvml_query",
     "window_snapshot",
 ]
 
@@ -64,76 +61,6 @@ THROTTLE_REASON_BITS: tuple[tuple[int, str], ...] = (
     (0x0200, "BoardLimit"),
     (0x0400, "Reliability"),
 )
-
-
-@dataclass(frozen=True)
-class NvmlResult:
-    """The outcome of one NVML call.
-
-    Attributes:
-        value: the call's return value, ``None`` on error.
-        reason: ``"<function>: <ErrorClass> (<message>)"`` on error, else ``None``.
-        code: the ``NVML_ERROR_*`` value on an NVML error, else ``None``.
-    """
-
-    value: Any
-    reason: str | None = None
-    code: int | None = None
-
-    @property
-    def ok(self) -> bool:
-        """True when the call succeeded."""
-        return self.reason is None
-
-
-def nvml_query(nvml: ModuleType, function: str, *args: Any) -> NvmlResult:
-    """Call ``nvml.<function>(*args)``, mapping every NVML error to a reason, never raising.
-
-    A function the installed bindings do not have (older ``nvidia-ml-py``) is reported the
-    same way. Other exceptions (programming errors) propagate.
-    """
-    func = getattr(nvml, function, None)
-    if func is None:
-        return NvmlResult(None, f"{function}: not provided by these NVML bindings")
-    try:
-        return NvmlResult(func(*args))
-    except nvml.NVMLError as exc:
-        code = getattr(exc, "value", None)
-        return NvmlResult(None, f"{function}: {nvml_error_text(exc)}", code)
-
-
-def nvml_error_text(exc: BaseException) -> str:
-    """``"NVMLError_NotSupported (Not Supported)"`` for an NVML exception."""
-    try:
-        message = str(exc)
-    except Exception:  # pynvml's __str__ calls into the library for unknown codes
-        message = f"code {getattr(exc, 'value', '?')}"
-    return f"{type(exc).__name__} ({message})"
-
-
-def import_nvml(nvml_module: ModuleType | None = None) -> tuple[ModuleType | None, str | None]:
-    """Import (lazily, at call time) and initialize NVML.
-
-    Args:
-        nvml_module: a module object to use instead of ``import pynvml`` (tests pass a fake);
-            ``sys.modules["pynvml"]`` is honoured too, because the import happens here.
-
-    Returns:
-        ``(module, None)`` after a successful ``nvmlInit()`` (the caller owes one
-        ``nvmlShutdown()``), or ``(None, reason)`` — no bindings, no library, no driver.
-    """
-    if nvml_module is None:
-        try:
-            nvml_module = importlib.import_module("pynvml")
-        except ImportError as exc:
-            return None, f"NVML bindings not importable (pip install nvidia-ml-py): {exc}"
-    try:
-        nvml_module.nvmlInit()
-    except nvml_module.NVMLError as exc:
-        return None, f"NVML init failed: {nvml_error_text(exc)}"
-    except OSError as exc:  # a broken library can surface as an OSError from ctypes
-        return None, f"NVML init failed: {exc}"
-    return nvml_module, None
 
 
 def decode_throttle_reasons(mask: int) -> list[str]:

@@ -9,15 +9,16 @@ from types import ModuleType
 
 from whisperbench.devices import cuda_ordinal, parse_gpus, synchronizer
 from whisperbench.meters.base import Meter, MeterSet, NullEnergyMeter
-from whisperbench.meters.device_state import DeviceStateMeter, GpuRef, import_nvml, nvml_query
-from whisperbench.meters.memory import MemoryMeter
-from whisperbench.meters.nvml import (
+from whisperbench.meters.device_state import DeviceStateMeter, GpuRef
+from whisperbench.meters.gpu_mapping import (
     GpuTarget,
-    NvmlEnergyMeter,
     resolve_cuda_ordinal,
     resolve_nvml_index,
     torch_cuda_uuid,
 )
+from whisperbench.meters.memory import MemoryMeter
+from whisperbench.meters.nvml_api import import_nvml, nvml_query
+from whisperbench.meters.nvml_energy import NvmlEnergyMeter
 from whisperbench.meters.rapl import DEFAULT_POWERCAP_ROOT, RaplEnergyMeter, discover_rapl
 from whisperbench.meters.rapl import read_text as _read_sysfs
 from whisperbench.meters.readings import Reading

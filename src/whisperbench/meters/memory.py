@@ -23,14 +23,14 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from whisperbench.meters.base import Sampler
-from whisperbench.meters.nvml import process_gpu_memory_bytes
+from whisperbench.meters.nvml_api import nvml_query
 from whisperbench.meters.readings import MemoryReading
+from whisperbench.meters.sampler import Sampler
 
 if TYPE_CHECKING:
     import torch
 
-__all__ = ["MemoryMeter", "weights_size_bytes"]
+__all__ = ["MemoryMeter", "process_gpu_memory_bytes", "weights_size_bytes"]
 
 
 def weights_size_bytes(module: torch.nn.Module) -> int:
@@ -53,6 +53,26 @@ def weights_size_bytes(module: torch.nn.Module) -> int:
             total += weight.numel() * weight.element_size()
             total += 0 if bias is None else bias.numel() * bias.element_size()
     return total
+
+
+def process_gpu_memory_bytes(
+    nvml: ModuleType, handle: Any, pid: int
+) -> tuple[int | None, str | None]:
+    """GPU memory NVML attributes to ``pid`` on one GPU, bytes; ``(None, reason)`` if unknown.
+
+    ``(0, None)`` when the process is not listed. NVML reports ``usedGpuMemory=None`` under
+    Windows WDDM; in a container without the host PID namespace our pid is not listed.
+    """
+    result = nvml_query(nvml, "nvmlDeviceGetComputeRunningProcesses", handle)
+    if not result.ok:
+        return None, result.reason
+    for proc in result.value:
+        if int(proc.pid) == pid:
+            used = proc.usedGpuMemory
+            if used is None:
+                return None, "usedGpuMemory not available (WDDM)"
+            return int(used), None
+    return 0, None
 
 
 class MemoryMeter:

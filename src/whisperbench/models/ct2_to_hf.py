@@ -1,5 +1,8 @@
 """Convert a CTranslate2 Whisper model (as faster-whisper ships it) to a transformers checkpoint.
 
+Length: over 450 lines because the tensor-name mapping, the vocabulary repair and the atomic
+cache write are one conversion, read top to bottom against CTranslate2's own loader.
+
 The inverse of CTranslate2's ``WhisperLoader`` (``ctranslate2/converters/transformers.py``):
 
 - ``encoder/conv{1,2}/*`` -> ``model.encoder.conv{1,2}.*`` (same ``(out, in, kernel)`` layout);

@@ -1,5 +1,9 @@
 """GPU energy through NVML: the total-energy counter, or integrated power polling.
 
+Length: over 450 lines because it is one meter whose edge-alignment method is documented
+here, where it is implemented (its mapping to CUDA devices is in ``gpu_mapping``, NVML's
+errors in ``nvml_api``).
+
 **Counter path** (``energy_source="nvml_energy_counter"``). ``nvmlDeviceGetTotalEnergyConsumption``
 returns the board's energy since the driver loaded, in millijoules (Volta and newer). The
 driver refreshes it on the order of every 100 ms, so a read returns the value at the *last
@@ -30,14 +34,6 @@ supported (pre-Volta) or not readable: a thread reads ``nvmlDeviceGetPowerUsage`
 Ampere-and-newer GPUs other than GA100 that function returns a 1 s average rather than
 instantaneous power, which smears short windows; the reading's notes say so.
 
-**Which GPU is which.** CUDA ordinals are mapped to NVML devices by UUID
-(:func:`resolve_cuda_ordinal`): the UUID torch reports for the CUDA device, else the
-``CUDA_VISIBLE_DEVICES`` entry (``GPU-…`` UUIDs or prefixes, ``MIG-…`` ids, or integers).
-Integers are trusted only when CUDA's order equals NVML's PCI order
-(``CUDA_DEVICE_ORDER=PCI_BUS_ID``, a single GPU, or identical GPU models). A CUDA device that
-is a MIG slice is metered through its parent GPU and labelled
-``energy_scope="gpu_whole_mig_parent"``: the figure covers the whole GPU, every slice.
-
 **Validity** (``invalid_reasons``): ``zero_energy``, ``window_shorter_than_min:…``,
 ``other_process_on_gpu:pids=…`` (compute processes other than ours at either edge),
 ``sm_clock_changed:A->BMHz``, ``temperature_rise:DC>LC``.
@@ -47,27 +43,17 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any
 
-from whisperbench.meters.base import Sampler, window_invalid_reasons
-from whisperbench.meters.device_state import NvmlResult, nvml_query
+from whisperbench.meters.base import window_invalid_reasons
+from whisperbench.meters.gpu_mapping import GpuTarget
+from whisperbench.meters.nvml_api import NvmlResult, nvml_query
 from whisperbench.meters.readings import EnergyReading
+from whisperbench.meters.sampler import Sampler
 
-__all__ = [
-    "ENERGY_COUNTER",
-    "POWER_POLLING",
-    "GpuTarget",
-    "NvmlEnergyMeter",
-    "parse_cuda_visible_devices",
-    "process_gpu_memory_bytes",
-    "resolve_cuda_ordinal",
-    "resolve_nvml_index",
-    "torch_cuda_uuid",
-    "trapezoid_energy_j",
-]
+__all__ = ["ENERGY_COUNTER", "POWER_POLLING", "NvmlEnergyMeter", "trapezoid_energy_j"]
 
 ENERGY_COUNTER = "nvml_energy_counter"
 POWER_POLLING = "nvml_power_polling"
@@ -102,250 +88,6 @@ def trapezoid_energy_j(times_s: Sequence[float], powers_w: Sequence[float]) -> f
             raise ValueError("times_s must be non-decreasing")
         total += 0.5 * h * (powers_w[i] + powers_w[i - 1])
     return total
-
-
-@dataclass(frozen=True)
-class GpuTarget:
-    """An NVML device to meter and how it was found.
-
-    Attributes:
-        label: ``"cuda:<ordinal>"`` for a CUDA device of this process, ``"nvml:<index>"`` for
-            an NVML index metered on request.
-        nvml_index: NVML index of the metered (physical) GPU.
-        handle: its NVML handle.
-        uuid: its UUID (``"GPU-…"``); the parent GPU for a MIG slice.
-        mig_uuid: the MIG slice the process runs on, if any.
-        mapping: how the device was found: ``torch_uuid``, ``cuda_visible_devices_uuid``,
-            ``cuda_visible_devices_index``, ``cuda_ordinal``, ``nvml_index``.
-        used_by_process: the process runs work on it (the process-check then expects our pid).
-    """
-
-    label: str
-    nvml_index: int
-    handle: Any
-    uuid: str | None
-    mig_uuid: str | None = None
-    mapping: str = "nvml_index"
-    used_by_process: bool = False
-
-    @property
-    def energy_scope(self) -> str:
-        """``"gpu_whole_mig_parent"`` for a MIG slice, else ``"gpu"``."""
-        return "gpu_whole_mig_parent" if self.mig_uuid else "gpu"
-
-
-def torch_cuda_uuid(ordinal: int) -> str | None:
-    """The UUID torch reports for CUDA device ``ordinal``, or ``None`` without CUDA.
-
-    torch prints it without prefix (``"8932f937-d72c-…"``); for a MIG slice it is the slice's
-    UUID. Imports torch lazily.
-    """
-    import torch
-
-    if not torch.cuda.is_available():
-        return None
-    return str(torch.cuda.get_device_properties(ordinal).uuid)
-
-
-def parse_cuda_visible_devices(value: str | None) -> list[str] | None:
-    """The entries of ``CUDA_VISIBLE_DEVICES`` as CUDA reads them, or ``None`` if unset.
-
-    Entries are ``GPU-…``/``MIG-…`` identifiers or integers (leading digits, as ``strtoul``);
-    the list ends at the first entry that is none of these (CUDA ignores the rest).
-    """
-    if value is None:
-        return None
-    entries: list[str] = []
-    for raw in value.split(","):
-        item = raw.strip()
-        if item.startswith(("GPU-", "MIG-")):
-            entries.append(item)
-            continue
-        digits = ""
-        for ch in item:
-            if not ch.isdigit():
-                break
-            digits += ch
-        if not digits:
-            break
-        entries.append(str(int(digits)))
-    return entries
-
-
-@dataclass(frozen=True)
-class _NvmlDevice:
-    index: int
-    handle: Any
-    uuid: str | None
-    name: str | None
-
-
-def _nvml_devices(nvml: ModuleType) -> list[_NvmlDevice]:
-    count = nvml_query(nvml, "nvmlDeviceGetCount")
-    devices = []
-    for index in range(int(count.value or 0)):
-        handle = nvml_query(nvml, "nvmlDeviceGetHandleByIndex", index)
-        if not handle.ok:
-            continue
-        uuid = nvml_query(nvml, "nvmlDeviceGetUUID", handle.value).value
-        name = nvml_query(nvml, "nvmlDeviceGetName", handle.value).value
-        devices.append(_NvmlDevice(index, handle.value, uuid, name))
-    return devices
-
-
-def _by_uuid_prefix(devices: Sequence[_NvmlDevice], prefix: str) -> _NvmlDevice | str:
-    matches = [d for d in devices if d.uuid and d.uuid.lower().startswith(prefix.lower())]
-    if len(matches) == 1:
-        return matches[0]
-    if not matches:
-        return f"no NVML device has UUID {prefix!r}"
-    return f"UUID prefix {prefix!r} is ambiguous ({len(matches)} devices)"
-
-
-def _mig_parent(
-    nvml: ModuleType, devices: Sequence[_NvmlDevice], mig_uuid: str
-) -> _NvmlDevice | str:
-    mig = nvml_query(nvml, "nvmlDeviceGetHandleByUUID", mig_uuid)
-    if not mig.ok:
-        return f"MIG device {mig_uuid!r} not found: {mig.reason}"
-    parent = nvml_query(nvml, "nvmlDeviceGetDeviceHandleFromMigDeviceHandle", mig.value)
-    if not parent.ok:
-        return f"parent GPU of {mig_uuid!r} unknown: {parent.reason}"
-    index = nvml_query(nvml, "nvmlDeviceGetIndex", parent.value)
-    if not index.ok:
-        return f"parent GPU index of {mig_uuid!r} unknown: {index.reason}"
-    for device in devices:
-        if device.index == int(index.value):
-            return device
-    return f"parent GPU index {index.value} of {mig_uuid!r} not enumerated"
-
-
-def _match_uuid(
-    nvml: ModuleType, devices: Sequence[_NvmlDevice], ident: str
-) -> tuple[_NvmlDevice, str | None] | str:
-    """Find the NVML device for a UUID in any of its spellings; ``(device, mig_uuid)``."""
-    ident = ident.strip()
-    if ident.startswith("MIG-GPU-"):  # R450-era MIG id: MIG-GPU-<uuid>/<gi>/<ci>
-        found = _by_uuid_prefix(devices, ident[len("MIG-") :].split("/")[0])
-        return (found, ident) if isinstance(found, _NvmlDevice) else found
-    if ident.startswith("MIG-"):
-        found = _mig_parent(nvml, devices, ident)
-        return (found, ident) if isinstance(found, _NvmlDevice) else found
-    if ident.startswith("GPU-"):
-        found = _by_uuid_prefix(devices, ident)
-        return (found, None) if isinstance(found, _NvmlDevice) else found
-    # torch's spelling: the bare UUID, of a whole GPU or of a MIG slice.
-    bare = ident.lower()
-    for device in devices:
-        if device.uuid and device.uuid.lower() == f"gpu-{bare}":
-            return device, None
-    found = _mig_parent(nvml, devices, f"MIG-{bare}")
-    if isinstance(found, _NvmlDevice):
-        return found, f"MIG-{bare}"
-    return f"no NVML device or MIG slice has UUID {ident!r}"
-
-
-def resolve_cuda_ordinal(
-    nvml: ModuleType,
-    ordinal: int,
-    *,
-    uuid_lookup: Callable[[int], str | None] | None = torch_cuda_uuid,
-    environ: Mapping[str, str] | None = None,
-) -> GpuTarget | str:
-    """Map CUDA device ``ordinal`` of this process to its NVML device.
-
-    Order of evidence: the UUID from ``uuid_lookup`` (torch's device properties); else the
-    ``CUDA_VISIBLE_DEVICES`` entry at ``ordinal`` (UUID, UUID prefix, MIG id, or an integer);
-    else ``ordinal`` itself. Integers index CUDA's enumeration, which is fastest-first unless
-    ``CUDA_DEVICE_ORDER=PCI_BUS_ID``, whereas NVML enumerates in PCI order, so an integer is
-    used only when the two orders must agree.
-
-    Returns:
-        The target, or a reason string when it cannot be mapped with certainty.
-    """
-    env = os.environ if environ is None else environ
-    label = f"cuda:{ordinal}"
-    devices = _nvml_devices(nvml)
-    failures: list[str] = []
-    if uuid_lookup is not None:
-        try:
-            uuid = uuid_lookup(ordinal)
-        except Exception as exc:  # a CUDA error must not stop the run
-            uuid = None
-            failures.append(f"torch UUID lookup failed: {exc}")
-        if uuid:
-            match = _match_uuid(nvml, devices, uuid)
-            if not isinstance(match, str):
-                return _target(label, match[0], match[1], "torch_uuid")
-            failures.append(f"torch UUID: {match}")
-    visible = env.get("CUDA_VISIBLE_DEVICES")
-    entries = parse_cuda_visible_devices(visible)
-    mapping = "cuda_ordinal"
-    index = ordinal
-    if entries is not None:
-        if ordinal >= len(entries):
-            return _fail(label, [*failures, f"CUDA_VISIBLE_DEVICES={visible!r} has no entry"])
-        entry = entries[ordinal]
-        if entry.startswith(("GPU-", "MIG-")):
-            match = _match_uuid(nvml, devices, entry)
-            if isinstance(match, str):
-                return _fail(label, [*failures, f"CUDA_VISIBLE_DEVICES: {match}"])
-            return _target(label, match[0], match[1], "cuda_visible_devices_uuid")
-        index = int(entry)
-        mapping = "cuda_visible_devices_index"
-    names = {d.name for d in devices}
-    if not (env.get("CUDA_DEVICE_ORDER") == "PCI_BUS_ID" or len(devices) <= 1 or len(names) == 1):
-        return _fail(
-            label,
-            [
-                *failures,
-                f"CUDA index {index} may not be NVML index {index}: CUDA orders GPUs "
-                "fastest-first and NVML by PCI bus, and these GPUs differ "
-                "(set CUDA_DEVICE_ORDER=PCI_BUS_ID)",
-            ],
-        )
-    for device in devices:
-        if device.index == index:
-            return _target(label, device, None, mapping)
-    return _fail(label, [*failures, f"NVML has no device {index} ({len(devices)} devices)"])
-
-
-def resolve_nvml_index(nvml: ModuleType, index: int) -> GpuTarget | str:
-    """The NVML device at ``index`` (labelled ``"nvml:<index>"``), or a reason string."""
-    handle = nvml_query(nvml, "nvmlDeviceGetHandleByIndex", index)
-    if not handle.ok:
-        return f"NVML index {index}: {handle.reason}"
-    uuid = nvml_query(nvml, "nvmlDeviceGetUUID", handle.value).value
-    return GpuTarget(f"nvml:{index}", index, handle.value, uuid, None, "nvml_index", False)
-
-
-def _target(label: str, device: _NvmlDevice, mig_uuid: str | None, mapping: str) -> GpuTarget:
-    return GpuTarget(label, device.index, device.handle, device.uuid, mig_uuid, mapping, True)
-
-
-def _fail(label: str, failures: Sequence[str]) -> str:
-    # No "<label>: " prefix: the summary puts the device label in front of a device's reason.
-    return f"cannot map {label} to an NVML device: " + "; ".join(failures)
-
-
-def process_gpu_memory_bytes(
-    nvml: ModuleType, handle: Any, pid: int
-) -> tuple[int | None, str | None]:
-    """GPU memory NVML attributes to ``pid`` on one GPU, bytes; ``(None, reason)`` if unknown.
-
-    ``(0, None)`` when the process is not listed. NVML reports ``usedGpuMemory=None`` under
-    Windows WDDM; in a container without the host PID namespace our pid is not listed.
-    """
-    result = nvml_query(nvml, "nvmlDeviceGetComputeRunningProcesses", handle)
-    if not result.ok:
-        return None, result.reason
-    for proc in result.value:
-        if int(proc.pid) == pid:
-            used = proc.usedGpuMemory
-            if used is None:
-                return None, "usedGpuMemory not available (WDDM)"
-            return int(used), None
-    return 0, None
 
 
 @dataclass(frozen=True)
