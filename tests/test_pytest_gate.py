@@ -12,7 +12,10 @@ from pathlib import Path
 
 import pytest
 
-# Imported here so numpy/scipy load once: in-process pytester runs restore sys.modules.
+# Imported here so numpy/scipy load once: in-process pytester runs restore sys.modules (the
+# gate imports scipy only when it tests, so it is imported here explicitly).
+import scipy.stats  # noqa: F401
+
 import whisperbench.pytest_gate  # noqa: F401
 
 pytest_plugins = ["pytester"]

@@ -1,27 +1,35 @@
-"""``whisperbench report RUN.json [RUN2.json ...] -o DIR``: tables and figures of runs.
+"""The report as a document: blocks (headings, paragraphs, tables, images) and their forms.
 
-Merges any number of runs (shards of one sweep from several GPUs or nodes, or runs to set
-side by side) and writes ``report.md`` and ``report.html`` with PNG figures beside them.
-Table cells are the JSON's own values (4 significant digits); a figure whose data are all
-null is not drawn, and the report says why. Exit codes: 0 written, 2 usage error.
+:func:`build_report` turns merged runs (shards of one sweep from several GPUs or nodes, or
+runs to set side by side) into :class:`Block` s, drawing the figures
+(:mod:`whisperbench.report.plots`, matplotlib, loaded only then) into the output folder;
+:func:`render_markdown` and :func:`render_html` write those blocks out. Table cells are the
+JSON's own values (4 significant digits, memory in MiB); a figure whose data are all null is
+not drawn, and the report says why.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import html
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisperbench.report_data import ReportRow, report_rows
-from whisperbench.runs import DEFAULT_STORAGE, Run, RunError, host_fact, load_runs
+from whisperbench.report.data import ReportRow, report_rows
+from whisperbench.runs import Run, RunError, host_fact
 
-__all__ = ["add_report_arguments", "build_report", "format_number", "run_report"]
+__all__ = [
+    "Block",
+    "Column",
+    "Table",
+    "build_report",
+    "format_number",
+    "render_html",
+    "render_markdown",
+    "table",
+]
 
-EXIT_OK, EXIT_USAGE = 0, 2
 MIB = 2**20
 
 
@@ -159,7 +167,7 @@ def build_report(runs: Sequence[Run], out: Path, title: str) -> list[Block]:
 
     Raises :class:`RunError` when no run holds a whisperbench benchmark.
     """
-    from whisperbench.report_plots import FIGURES, Figure
+    from whisperbench.report.plots import FIGURES, Figure
 
     rows, skipped = report_rows(runs)
     if not rows:
@@ -329,55 +337,3 @@ def _inline(text: str) -> str:
     """Escape, then turn Markdown's **bold** into <strong>."""
     pieces = html.escape(text).split("**")
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(pieces))
-
-
-# -- command line ----------------------------------------------------------------------------
-
-
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``report``'s arguments to ``parser`` (the ``whisperbench report`` subcommand)."""
-    parser.description = (
-        "Merge pytest-benchmark runs of whisperbench (several GPUs or nodes too) into "
-        "report.md and report.html with PNG figures."
-    )
-    parser.add_argument(
-        "runs",
-        nargs="+",
-        metavar="RUN",
-        help="Run JSON files or storage ids (0001, <machine-id>/0001).",
-    )
-    parser.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=Path("reports/report"),
-        metavar="DIR",
-        help="Folder to write into. Default: %(default)s",
-    )
-    parser.add_argument(
-        "--title", default="whisperbench report", help="Report title. Default: %(default)r"
-    )
-    parser.add_argument(
-        "--storage",
-        default=DEFAULT_STORAGE,
-        metavar="DIR",
-        help="pytest-benchmark storage for run ids. Default: %(default)s",
-    )
-
-
-def run_report(args: argparse.Namespace) -> int:
-    """Run ``whisperbench report`` from parsed arguments; returns the exit code."""
-    try:
-        runs = load_runs(args.runs, storage=args.storage)
-        blocks = build_report(runs, args.output, args.title)
-        (args.output / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
-        (args.output / "report.html").write_text(render_html(blocks, args.title), encoding="utf-8")
-    except RunError as exc:
-        print(f"whisperbench report: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        print(f"whisperbench report: error: cannot write to {args.output}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    drawn = sum(1 for block in blocks if block.kind == "image")
-    print(f"wrote {args.output / 'report.md'}, {args.output / 'report.html'} and {drawn} figure(s)")
-    return EXIT_OK

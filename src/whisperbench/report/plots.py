@@ -21,7 +21,7 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from whisperbench.report_data import ReportRow, groups, pooled_ratio, series_label
+from whisperbench.report.data import ReportRow, groups, pooled_ratio, series_label
 
 __all__ = ["FIGURES", "Figure", "Skipped"]
 
