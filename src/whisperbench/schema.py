@@ -145,6 +145,11 @@ NVML: Final = "nvml"
 CPU_MODEL: Final = "cpu_model"
 DRIVER_VERSION: Final = "driver_version"
 OPTIONS: Final = "options"
+#: Software versions among the HOST facts.
+PYTHON_VERSION: Final = "python_version"
+TORCH_VERSION: Final = "torch_version"
+TORCH_CUDA_VERSION: Final = "torch_cuda_version"  #: the CUDA torch was built with
+TRANSFORMERS_VERSION: Final = "transformers_version"
 
 # -- the app's JSON (the original WhisperViaHF.py keys first) ---------------------------------
 TORCH_DTYPE: Final = "torch_dtype"
