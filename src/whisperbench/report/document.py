@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from whisperbench import schema
 from whisperbench.report.data import ReportRow, report_rows
 from whisperbench.runs import Run, RunError, host_fact
 
@@ -92,14 +93,14 @@ RESULT_COLUMNS = [
     Column("audio s", lambda r: r.audio_s),
     Column("batch", lambda r: r.batch_size),
     Column("rounds", lambda r: r.rounds),
-    Column("RTF", _field("rtf")),
-    Column("RTFx", _field("rtfx")),
-    Column("inference s", _field("inference_s")),
-    Column("s/token", _field("s_per_token")),
-    Column("WER", _field("wer")),
-    Column("J/audio s", _field("j_per_audio_s")),
-    Column("GPU alloc MiB", _mib("cuda_peak_allocated_bytes")),
-    Column("RSS MiB", _mib("peak_rss_bytes")),
+    Column("RTF", _field(schema.RTF)),
+    Column("RTFx", _field(schema.RTFX)),
+    Column("inference s", _field(schema.INFERENCE_S)),
+    Column("s/token", _field(schema.S_PER_TOKEN)),
+    Column("WER", _field(schema.WER)),
+    Column("J/audio s", _field(schema.J_PER_AUDIO_S)),
+    Column("GPU alloc MiB", _mib(schema.CUDA_PEAK_ALLOCATED_BYTES)),
+    Column("RSS MiB", _mib(schema.PEAK_RSS_BYTES)),
 ]
 
 PHASE_COLUMNS = [
@@ -107,12 +108,12 @@ PHASE_COLUMNS = [
     Column("model", lambda r: r.model, numeric=False),
     Column("dtype", lambda r: r.dtype, numeric=False),
     Column("audio s", lambda r: r.audio_s),
-    Column("features s", _field("features_s")),
-    Column("encoder s", _field("encoder_s")),
-    Column("decoder s", _field("decoder_s")),
-    Column("inference s", _field("inference_s")),
-    Column("tokens", _field("tokens")),
-    Column("s/token", _field("s_per_token")),
+    Column("features s", _field(schema.FEATURES_S)),
+    Column("encoder s", _field(schema.ENCODER_S)),
+    Column("decoder s", _field(schema.DECODER_S)),
+    Column("inference s", _field(schema.INFERENCE_S)),
+    Column("tokens", _field(schema.TOKENS)),
+    Column("s/token", _field(schema.S_PER_TOKEN)),
 ]
 
 ENERGY_COLUMNS = [
@@ -120,13 +121,13 @@ ENERGY_COLUMNS = [
     Column("model", lambda r: r.model, numeric=False),
     Column("dtype", lambda r: r.dtype, numeric=False),
     Column("audio s", lambda r: r.audio_s),
-    Column("energy J", _field("energy_j")),
-    Column("above idle J", _field("energy_above_idle_j")),
-    Column("J/audio s", _field("j_per_audio_s")),
-    Column("J/token", _field("j_per_token")),
-    Column("avg W", _field("avg_power_w")),
-    Column("idle W", _field("idle_power_w")),
-    Column("window s", _field("energy_window_s")),
+    Column("energy J", _field(schema.ENERGY_J)),
+    Column("above idle J", _field(schema.ENERGY_ABOVE_IDLE_J)),
+    Column("J/audio s", _field(schema.J_PER_AUDIO_S)),
+    Column("J/token", _field(schema.J_PER_TOKEN)),
+    Column("avg W", _field(schema.AVG_POWER_W)),
+    Column("idle W", _field(schema.IDLE_POWER_W)),
+    Column("window s", _field(schema.ENERGY_WINDOW_S)),
     Column("note", lambda r: r.energy_note or "", numeric=False),
 ]
 
@@ -196,7 +197,7 @@ def build_report(runs: Sequence[Run], out: Path, title: str) -> list[Block]:
         Block("table", table=table(rows, PHASE_COLUMNS)),
         Block("h2", "Energy"),
     ]
-    if any(row.get("energy_j") is not None for row in rows):
+    if any(row.get(schema.ENERGY_J) is not None for row in rows):
         blocks.append(Block("table", table=table(rows, ENERGY_COLUMNS)))
     else:
         notes = sorted({row.energy_note for row in rows if row.energy_note})
@@ -255,9 +256,11 @@ def _runs_table(runs: Sequence[Run], rows: Sequence[ReportRow]) -> Table:
                 str(run.datetime or "-")[:19],
                 commit,
                 machine or "-",
-                str(host_fact(run, "torch_version") or host_fact(run, "torch") or "-"),
+                str(host_fact(run, schema.TORCH_VERSION) or host_fact(run, "torch") or "-"),
                 str(
-                    host_fact(run, "transformers_version") or host_fact(run, "transformers") or "-"
+                    host_fact(run, schema.TRANSFORMERS_VERSION)
+                    or host_fact(run, "transformers")
+                    or "-"
                 ),
                 str(len(run.benchmarks)),
             ]

@@ -21,12 +21,14 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
+from whisperbench import schema
 from whisperbench.report.data import ReportRow, groups, pooled_ratio, series_label
 
 __all__ = ["FIGURES", "Figure", "Skipped"]
 
 _DPI = 110
 _SIZE = (7.5, 4.6)
+#: :class:`ReportRow` attributes (not JSON fields) whose values may tell series apart.
 _SERIES_FIELDS = (
     "machine",
     "device",
@@ -61,7 +63,7 @@ Outcome = Figure | Skipped
 
 
 def _rtf(row: ReportRow) -> float | None:
-    return row.get("inference_s")
+    return row.get(schema.INFERENCE_S)
 
 
 def _audio(row: ReportRow) -> float | None:
@@ -70,16 +72,16 @@ def _audio(row: ReportRow) -> float | None:
 
 def _window_audio_s(row: ReportRow) -> float | None:
     """Audio seconds inside the energy window (energy_j / j_per_audio_s)."""
-    energy, per_audio = row.get("energy_j"), row.get("j_per_audio_s")
+    energy, per_audio = row.get(schema.ENERGY_J), row.get(schema.J_PER_AUDIO_S)
     if energy is None or not per_audio:
         return None
     return energy / per_audio
 
 
 def _j_per_audio_s(rows: Sequence[ReportRow]) -> float | None:
-    pooled = pooled_ratio(rows, lambda r: r.get("energy_j"), _window_audio_s)
+    pooled = pooled_ratio(rows, lambda r: r.get(schema.ENERGY_J), _window_audio_s)
     if pooled is None:
-        values = [v for r in rows if (v := r.get("j_per_audio_s")) is not None]
+        values = [v for r in rows if (v := r.get(schema.J_PER_AUDIO_S)) is not None]
         pooled = sum(values) / len(values) if values else None
     return pooled
 
@@ -191,7 +193,7 @@ def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
 
 def energy_vs_dtype(rows: Sequence[ReportRow], out: Path) -> Outcome:
     title = "Energy per second of audio by dtype"
-    usable = [r for r in rows if r.get("j_per_audio_s") is not None]
+    usable = [r for r in rows if r.get(schema.J_PER_AUDIO_S) is not None]
     if not usable:
         notes = sorted({r.energy_note for r in rows if r.energy_note})
         why = "no valid energy measurement in any run"
@@ -236,9 +238,9 @@ def energy_vs_dtype(rows: Sequence[ReportRow], out: Path) -> Outcome:
 def memory_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
     title = "Peak memory vs model size"
     kinds: list[tuple[str, str, Literal["-", ":", "--"]]] = [
-        ("cuda_peak_allocated_bytes", "GPU allocated (torch)", "-"),
-        ("cuda_peak_reserved_bytes", "GPU reserved (torch)", ":"),
-        ("peak_rss_bytes", "process RSS", "--"),
+        (schema.CUDA_PEAK_ALLOCATED_BYTES, "GPU allocated (torch)", "-"),
+        (schema.CUDA_PEAK_RESERVED_BYTES, "GPU reserved (torch)", ":"),
+        (schema.PEAK_RSS_BYTES, "process RSS", "--"),
     ]
     cuda = any(r.is_cuda for r in rows)
     kinds = kinds if cuda else kinds[2:]
@@ -295,7 +297,11 @@ def memory_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
 
 def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
     title = "Where the time goes: phases per round"
-    parts = [("features_s", "features"), ("encoder_s", "encoder"), ("decoder_s", "decoder")]
+    parts = [
+        (schema.FEATURES_S, "features"),
+        (schema.ENCODER_S, "encoder"),
+        (schema.DECODER_S, "decoder"),
+    ]
     usable = [r for r in rows if all(r.get(k) is not None for k, _ in parts)]
     if not usable:
         return Skipped("phases", title, "no run recorded the phase times")
@@ -327,7 +333,8 @@ def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
         axes.barh(range(len(usable)), widths, left=left, label=name)
         left = [a + b for a, b in zip(left, widths, strict=True)]
     other = [
-        max((r.get("inference_s") or 0.0) - done, 0.0) for r, done in zip(usable, left, strict=True)
+        max((r.get(schema.INFERENCE_S) or 0.0) - done, 0.0)
+        for r, done in zip(usable, left, strict=True)
     ]
     if any(o > 0.005 * t for o, t in zip(other, left, strict=True)):
         axes.barh(
@@ -351,9 +358,11 @@ def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
 
 def wer_vs_energy(rows: Sequence[ReportRow], out: Path) -> Outcome:
     title = "Accuracy vs energy"
-    usable = [r for r in rows if r.get("wer") is not None and r.get("j_per_audio_s") is not None]
+    usable = [
+        r for r in rows if r.get(schema.WER) is not None and r.get(schema.J_PER_AUDIO_S) is not None
+    ]
     if not usable:
-        has_wer = any(r.get("wer") is not None for r in rows)
+        has_wer = any(r.get(schema.WER) is not None for r in rows)
         why = (
             "no valid energy measurement in any run"
             if has_wer
@@ -361,20 +370,22 @@ def wer_vs_energy(rows: Sequence[ReportRow], out: Path) -> Outcome:
         )
         return Skipped("wer_vs_energy", title, why)
     figure, axes = _axes(title)
-    series = _series(usable, ("model", "dtype"), x="j_per_audio_s")
+    series = _series(usable, ("model", "dtype"), x=schema.J_PER_AUDIO_S)
     markers = "osD^vP*X"
     models = sorted({r.model for r in usable}, key=lambda m: _size_of(usable, m))
     for label, members in sorted(
         series.items(), key=lambda item: (models.index(item[1][0].model), item[0])
     ):
-        points = [(r.get("j_per_audio_s") or 0.0, 100 * (r.get("wer") or 0.0)) for r in members]
+        points = [
+            (r.get(schema.J_PER_AUDIO_S) or 0.0, 100 * (r.get(schema.WER) or 0.0)) for r in members
+        ]
         marker = markers[models.index(members[0].model) % len(markers)]
         axes.scatter(
             [x for x, _ in points], [y for _, y in points], s=44, marker=marker, label=label
         )
     axes.set_xlabel("J per audio second (lower is better)")
     axes.set_ylabel("WER % (lower is better)")
-    top = max(100 * (r.get("wer") or 0.0) for r in usable)
+    top = max(100 * (r.get(schema.WER) or 0.0) for r in usable)
     axes.set_ylim(0, top * 1.15 or 1.0)
     axes.set_xlim(left=0)
     _legend(axes, len(series))
