@@ -72,7 +72,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--whisper-compare",
         metavar="BASE",
         default=None,
-        help="Gate this run against BASE: a pytest-benchmark JSON file or a storage id "
+        help="Gate this run (NEW) against BASE: a pytest-benchmark JSON file or a storage id "
         "(0001, 0001_name, <machine-id>/0001) in --benchmark-storage. Needs --benchmark-json "
         "or --benchmark-save/--benchmark-autosave. Default: %(default)r",
     )
