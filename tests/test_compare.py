@@ -22,12 +22,12 @@ from whisperbench.compare import (
     EXIT_USAGE,
     CompareOptions,
     MachineMismatchError,
-    add_compare_arguments,
+    Threshold,
+    Verdict,
     compare_runs,
-    run_compare,
 )
-from whisperbench.compare_gate import Threshold, Verdict
-from whisperbench.compare_render import format_value
+from whisperbench.compare.cli import add_compare_arguments, run_compare
+from whisperbench.compare.render import format_value
 from whisperbench.runs import load_run
 
 GOLDEN = Path(__file__).parent / "golden"

@@ -8,11 +8,15 @@ one run can be made slower than another without a model.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
 
-# Imported here so numpy/scipy load once: in-process pytester runs restore sys.modules.
+# Imported here so numpy/scipy load once: in-process pytester runs restore sys.modules (the
+# gate imports scipy only when it tests, so it is imported here explicitly).
+import scipy.stats  # noqa: F401
+
 import whisperbench.pytest_gate  # noqa: F401
 
 pytest_plugins = ["pytester"]
@@ -196,6 +200,8 @@ def test_machine_mismatch_is_refused(suite: pytest.Pytester) -> None:
         ),
         (["--whisper-compare-fail=rtf:ten"], "*bad threshold 'ten'*"),
         (["--whisper-compare-fail=nope:5%"], "*unknown metric 'nope'*"),
+        (["--whisper-compare-metrics=rtf,nope"], "*unknown metric 'nope'*"),
+        (["--whisper-compare-threshold=ten"], "*bad threshold 'ten'*"),
     ],
 )
 def test_usage_errors_stop_before_any_benchmark(
@@ -206,6 +212,82 @@ def test_usage_errors_stop_before_any_benchmark(
     assert result.ret == pytest.ExitCode.USAGE_ERROR
     result.stderr.fnmatch_lines([message])
     assert "passed" not in result.stdout.str()
+
+
+def test_metrics_and_threshold_of_the_rows_not_gated(suite: pytest.Pytester) -> None:
+    base = baseline(suite)
+    args = (
+        f"--benchmark-json={suite.path / 'new.json'}",
+        f"--whisper-compare={base}",
+        "--whisper-compare-fail=rtf:50%",
+        "--whisper-compare-metrics=inference_s",
+    )
+    result = run(suite, *args, slow=1.3)
+    assert result.ret == pytest.ExitCode.OK
+    result.stdout.fnmatch_lines(
+        [
+            "test_transcribe[[]tiny.en[]]*rtf (<)*+30.0%*50%*MWU 15/15*same*pass",
+            "*inference_s (<)*+30.0%*(10%)*MWU 15/15*regression",
+        ]
+    )
+    rows = [
+        re.match(r"(?:test_transcribe\[\S+\])? +(\w+) \([<>]\) ", line)
+        for line in result.stdout.lines
+    ]
+    shown = {row[1] for row in rows if row}
+    assert shown == {"rtf", "inference_s"}  # not the default time, s_per_token, ...
+    loose = run(suite, *args, "--whisper-compare-threshold=40%", slow=1.3)
+    assert loose.ret == pytest.ExitCode.OK
+    loose.stdout.fnmatch_lines(["*inference_s (<)*+30.0%*(40%)*MWU 15/15*same"])
+
+
+def test_fail_on_missing_fails_when_a_base_benchmark_did_not_run(suite: pytest.Pytester) -> None:
+    base = baseline(suite)
+    args = (
+        f"--benchmark-json={suite.path / 'new.json'}",
+        f"--whisper-compare={base}",
+        "--whisper-compare-fail=rtf:10%",
+        "-k",
+        "tiny",
+    )
+    listed = run(suite, *args)
+    listed.assert_outcomes(passed=1, deselected=1)
+    assert listed.ret == pytest.ExitCode.OK
+    listed.stdout.fnmatch_lines(["only in BASE (1): test_transcribe[[]base.en[]]"])
+    failed = run(suite, *args, "--whisper-compare-fail-on-missing")
+    assert failed.ret == pytest.ExitCode.TESTS_FAILED
+    failed.stdout.fnmatch_lines(
+        [
+            "FAIL only in BASE (1): test_transcribe[[]base.en[]]",
+            "FAIL: 1 gated check(s) failed (1 same)",
+            "whisperbench gate: FAILED",
+        ]
+    )
+
+
+def test_markdown_is_written_and_a_write_error_is_reported(suite: pytest.Pytester) -> None:
+    base = baseline(suite)
+    target = suite.path / "compare.md"
+    args = (
+        f"--benchmark-json={suite.path / 'new.json'}",
+        f"--whisper-compare={base}",
+        "--whisper-compare-fail=rtf:10%",
+    )
+    result = run(suite, *args, f"--whisper-compare-markdown={target}", slow=1.3)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    text = target.read_text()
+    assert text.startswith("## whisperbench compare: FAIL: 2 gated check(s) failed")
+    assert text.count("| regression | **FAIL** |") == 2
+    nowhere = suite.path / "missing-folder" / "compare.md"
+    result = run(suite, *args, f"--whisper-compare-markdown={nowhere}")
+    assert result.ret == pytest.ExitCode.OK  # the gate passed; only the copy is missing
+    result.stdout.fnmatch_lines(
+        [
+            "OK: no regression in gated metrics (2 same)",
+            f"whisperbench gate: error: cannot write {nowhere}: *No such file or directory*",
+        ]
+    )
+    assert "Traceback" not in result.stdout.str() + result.stderr.str()
 
 
 @pytest.mark.filterwarnings("ignore:Not saving anything")

@@ -11,7 +11,7 @@ from typing import Any
 import matplotlib.image
 import pytest
 
-from whisperbench.report import add_report_arguments, run_report
+from whisperbench.report.cli import add_report_arguments, run_report
 
 GOLDEN = Path(__file__).parent / "golden"
 GPU_RUNS = ["synthetic_a100_base.json", "synthetic_a100_slower.json"]

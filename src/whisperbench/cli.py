@@ -25,8 +25,10 @@ class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescription
 
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: one subparser per command."""
-    from whisperbench import app, compare, report
+    from whisperbench import app
+    from whisperbench.compare import cli as compare
     from whisperbench.models.listing import list_models
+    from whisperbench.report import cli as report
 
     parser = argparse.ArgumentParser(
         prog="whisperbench",

@@ -6,18 +6,26 @@ The in-pytest twin of ``whisperbench compare`` (same rule, same table)::
         --whisper-compare=reports/baselines/a100.json \\
         --whisper-compare-fail=rtf:10% --whisper-compare-fail=j_per_audio_s:5%
 
+The gate options are the CLI's with the prefix ``--whisper-compare-`` (``--fail`` here is
+``--whisper-compare-fail``, ``--metrics`` is ``--whisper-compare-metrics``, and so on), from
+one definition in :mod:`whisperbench.compare.options`. A storage id as BASE is looked up in
+pytest-benchmark's ``--benchmark-storage`` (the CLI's ``--storage``).
+
 The base run is loaded when pytest configures, so a wrong path fails before any model
 loads. The current run is the JSON pytest-benchmark writes (taken from the
 ``pytest_benchmark_update_json`` hook after every other plugin has added to it); the gate
 is judged when the session finishes, the table is printed in the terminal summary, and a
 regression in a gated metric makes pytest exit with status 1 (a refused comparison: 4,
-pytest's usage-error status). Loaded from the root ``conftest.py``.
+pytest's usage-error status). With ``--whisper-compare-markdown=FILE`` the Markdown form is
+written there too; a file that cannot be written is reported in the summary. Loaded from the
+root ``conftest.py``.
 """
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -25,11 +33,17 @@ import pytest
 from whisperbench.compare import (
     CompareOptions,
     Comparison,
-    alpha_type,
     compare_runs,
-    fail_spec_type,
+    render_markdown,
+    render_text,
 )
-from whisperbench.compare_stats import DEFAULT_ALPHA
+from whisperbench.compare.options import (
+    PYTEST_PREFIX,
+    add_gate_options,
+    dest,
+    markdown_from,
+    options_from,
+)
 from whisperbench.runs import Run, RunError, load_run, resolve_run, run_from_document
 
 __all__ = ["GateState", "gate_key"]
@@ -41,10 +55,12 @@ class GateState:
 
     base: Run
     options: CompareOptions
+    markdown: Path | None = None  #: where to write the Markdown form
     current: dict[str, Any] | None = None  #: this run's JSON as pytest-benchmark writes it
     comparison: Comparison | None = None
     error: str | None = None
     note: str | None = None
+    markdown_error: str | None = None
 
 
 gate_key = pytest.StashKey[GateState]()
@@ -56,45 +72,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         "--whisper-compare",
         metavar="BASE",
         default=None,
-        help="Gate this run against BASE: a pytest-benchmark JSON file or a storage id "
-        "(0001, 0001_name, <machine-id>/0001). Needs --benchmark-json or "
-        "--benchmark-save/--benchmark-autosave. Default: %(default)r",
+        help="Gate this run (NEW) against BASE: a pytest-benchmark JSON file or a storage id "
+        "(0001, 0001_name, <machine-id>/0001) in --benchmark-storage. Needs --benchmark-json "
+        "or --benchmark-save/--benchmark-autosave. Default: %(default)r",
     )
-    group.addoption(
-        "--whisper-compare-fail",
-        action="append",
-        type=fail_spec_type,
-        default=[],
-        metavar="METRIC:THRESHOLD",
-        help="Fail the session when METRIC is worse than BASE by more than THRESHOLD (10%%, or "
-        "an absolute amount like 0.02) and significantly so (one-sided Mann-Whitney U). "
-        "Repeatable. Default: none (show the comparison only)",
-    )
-    group.addoption(
-        "--whisper-compare-alpha",
-        type=alpha_type,
-        default=DEFAULT_ALPHA,
-        metavar="ALPHA",
-        help="Significance level of the gate's test. Default: %(default)r",
-    )
-    group.addoption(
-        "--whisper-compare-fail-without-samples",
-        action="store_true",
-        default=False,
-        help="Also fail on gated metrics read once per benchmark (energy, peak RSS) that are "
-        "beyond their threshold, untested. Default: %(default)r",
-    )
-    group.addoption(
-        "--whisper-compare-allow-machine-mismatch",
-        action="store_true",
-        default=False,
-        help="Compare against a run from another GPU, clock or power limit. Default: %(default)r",
-    )
+    add_gate_options(group.addoption, prefix=PYTEST_PREFIX)
 
 
 def pytest_configure(config: pytest.Config) -> None:
     spec = config.getoption("whisper_compare")
-    gates = dict(config.getoption("whisper_compare_fail"))
+    gates = config.getoption(dest("fail", PYTEST_PREFIX))
     if not spec:
         if gates:
             raise pytest.UsageError("--whisper-compare-fail needs --whisper-compare=BASE")
@@ -118,12 +105,8 @@ def pytest_configure(config: pytest.Config) -> None:
         raise pytest.UsageError(f"--whisper-compare: {exc}") from None
     config.stash[gate_key] = GateState(
         base=base,
-        options=CompareOptions(
-            gates=gates,
-            alpha=config.getoption("whisper_compare_alpha"),
-            fail_without_samples=config.getoption("whisper_compare_fail_without_samples"),
-            allow_machine_mismatch=config.getoption("whisper_compare_allow_machine_mismatch"),
-        ),
+        options=options_from(config.getoption, prefix=PYTEST_PREFIX),
+        markdown=markdown_from(config.getoption, prefix=PYTEST_PREFIX),
     )
 
 
@@ -152,6 +135,11 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         state.error = str(exc)
         _fail(session, pytest.ExitCode.USAGE_ERROR)
         return
+    if state.markdown is not None:
+        try:
+            state.markdown.write_text(render_markdown(state.comparison), encoding="utf-8")
+        except OSError as exc:
+            state.markdown_error = f"cannot write {state.markdown}: {exc}"
     if state.comparison.failed:
         _fail(session, pytest.ExitCode.TESTS_FAILED)
 
@@ -166,12 +154,12 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
     elif state.note is not None:
         terminalreporter.write_line(f"whisperbench gate: {state.note}", yellow=True)
     elif state.comparison is not None:
-        from whisperbench.compare_render import render_text
-
         for line in render_text(state.comparison).splitlines():
             terminalreporter.write_line(line)
         if state.comparison.failed:
             terminalreporter.write_line("whisperbench gate: FAILED", red=True, bold=True)
+    if state.markdown_error is not None:
+        terminalreporter.write_line(f"whisperbench gate: error: {state.markdown_error}", red=True)
 
 
 def _fail(session: pytest.Session, status: pytest.ExitCode) -> None:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from whisperbench import schema
+
 __all__ = [
     "READABLE_SCHEMA_VERSIONS",
     "Benchmark",
@@ -43,6 +45,10 @@ __all__ = [
 READABLE_SCHEMA_VERSIONS = (1,)
 
 DEFAULT_STORAGE = ".benchmarks"
+
+#: A device state may hold one GPU's dict under this key instead of a list under
+#: ``schema.GPUS``; read, not written by whisperbench.
+_SINGLE_GPU = "gpu"
 
 
 class RunError(Exception):
@@ -73,7 +79,7 @@ class Benchmark:
 
     @property
     def schema_version(self) -> int | None:
-        version = self.extra_info.get("schema_version")
+        version = self.extra_info.get(schema.SCHEMA_VERSION_FIELD)
         return version if isinstance(version, int) else None
 
 
@@ -154,7 +160,7 @@ def run_from_document(document: Any, path: str | Path, label: str) -> Run:
     if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
         raise RunError(f"{str(path)!r} is not pytest-benchmark JSON (no 'benchmarks' list)")
     benchmarks = tuple(_benchmark(raw, path, label) for raw in document["benchmarks"])
-    extra = document.get("whisperbench")
+    extra = document.get(schema.WHISPERBENCH)
     return Run(
         path=path,
         label=label,
@@ -190,26 +196,27 @@ def match_benchmarks(base: Run, new: Run) -> Matching:
     return Matching(pairs=pairs, only_base=only_base, only_new=only_new)
 
 
-def gpu_states(extra_info: Mapping[str, Any], when: str = "before") -> list[Mapping[str, Any]]:
+def gpu_states(extra_info: Mapping[str, Any], when: str = schema.BEFORE) -> list[Mapping[str, Any]]:
     """The GPU dicts of ``extra_info["device_state"][when]`` (empty on CPU-only runs).
 
-    Accepts a list under ``"gpus"``, a single dict under ``"gpu"``, or the GPU dict itself.
+    Accepts a list under ``"gpus"`` (what whisperbench writes), a single dict under
+    ``"gpu"``, or the GPU dict itself.
     """
-    state = _mapping(extra_info.get("device_state")).get(when)
+    state = _mapping(extra_info.get(schema.DEVICE_STATE)).get(when)
     if not isinstance(state, Mapping):
         return []
-    gpus = state.get("gpus")
+    gpus = state.get(schema.GPUS)
     if isinstance(gpus, list):
         return [gpu for gpu in gpus if isinstance(gpu, Mapping)]
-    gpu = state.get("gpu")
+    gpu = state.get(_SINGLE_GPU)
     if isinstance(gpu, Mapping):
         return [gpu]
-    return [state] if "sm_clock_mhz" in state or "uuid" in state else []
+    return [state] if schema.SM_CLOCK_MHZ in state or schema.UUID in state else []
 
 
 def session_facts(run: Run) -> Mapping[str, Any]:
     """``machine_info["whisperbench"]``: ``host`` (CPU, versions), ``nvml``, ``gpus``."""
-    return _mapping(run.machine_info.get("whisperbench"))
+    return _mapping(run.machine_info.get(schema.WHISPERBENCH))
 
 
 def host_fact(run: Run, key: str) -> Any:
@@ -219,29 +226,29 @@ def host_fact(run: Run, key: str) -> Any:
     ``cpu_model``, pytest-benchmark's own ``machine_info["cpu"]["brand_raw"]``.
     """
     facts = session_facts(run)
-    value = _mapping(facts.get("host")).get(key, facts.get(key))
-    if value is None and key == "cpu_model":
+    value = _mapping(facts.get(schema.HOST)).get(key, facts.get(key))
+    if value is None and key == schema.CPU_MODEL:
         value = _mapping(run.machine_info.get("cpu")).get("brand_raw")
     return value
 
 
 def session_gpus(run: Run) -> list[Mapping[str, Any]]:
     """The GPUs NVML saw in the session (name, uuid, power limit...), by NVML index."""
-    gpus = session_facts(run).get("gpus")
+    gpus = session_facts(run).get(schema.GPUS)
     return [gpu for gpu in gpus if isinstance(gpu, Mapping)] if isinstance(gpus, list) else []
 
 
 def gpu_name(run: Run, state: Mapping[str, Any]) -> str | None:
     """The model name of the GPU a window snapshot describes (its own, else by NVML index)."""
-    if state.get("name"):
-        return str(state["name"])
-    index = state.get("nvml_index")
+    if state.get(schema.NAME):
+        return str(state[schema.NAME])
+    index = state.get(schema.NVML_INDEX)
     for gpu in session_gpus(run):
-        if isinstance(index, int) and gpu.get("nvml_index", -1) == index:
-            return str(gpu.get("name")) if gpu.get("name") else None
+        if isinstance(index, int) and gpu.get(schema.NVML_INDEX, -1) == index:
+            return str(gpu.get(schema.NAME)) if gpu.get(schema.NAME) else None
     gpus = session_gpus(run)
-    if isinstance(index, int) and 0 <= index < len(gpus) and gpus[index].get("name"):
-        return str(gpus[index]["name"])
+    if isinstance(index, int) and 0 <= index < len(gpus) and gpus[index].get(schema.NAME):
+        return str(gpus[index][schema.NAME])
     return None
 
 
@@ -252,7 +259,7 @@ def _benchmark(raw: Any, path: Path, label: str) -> Benchmark:
     if not isinstance(stats, dict):
         raise RunError(f"{str(path)!r}: benchmark {raw['fullname']!r} has no 'stats'")
     extra_info = _mapping(raw.get("extra_info"))
-    version = extra_info.get("schema_version")
+    version = extra_info.get(schema.SCHEMA_VERSION_FIELD)
     if version is not None and version not in READABLE_SCHEMA_VERSIONS:
         newest = max(READABLE_SCHEMA_VERSIONS)
         raise RunError(

@@ -2,7 +2,7 @@
 
 This module is the one owner of output names. Writers (the result below, the app's seed
 record) and readers (``compare``, ``report``, the sweep merge) take names from here; no other
-module spells a result field as a string (``tests/test_schema.py`` checks it).
+module spells a result field as a string (``tests/test_architecture.py`` checks it).
 
 Two serialized forms:
 
@@ -151,6 +151,11 @@ NVML: Final = "nvml"
 CPU_MODEL: Final = "cpu_model"
 DRIVER_VERSION: Final = "driver_version"
 OPTIONS: Final = "options"
+#: Software versions among the HOST facts.
+PYTHON_VERSION: Final = "python_version"
+TORCH_VERSION: Final = "torch_version"
+TORCH_CUDA_VERSION: Final = "torch_cuda_version"  #: the CUDA torch was built with
+TRANSFORMERS_VERSION: Final = "transformers_version"
 
 # -- the app's JSON (the original WhisperViaHF.py keys first) ---------------------------------
 TORCH_DTYPE: Final = "torch_dtype"

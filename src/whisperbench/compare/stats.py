@@ -6,6 +6,9 @@ chosen alpha even with perfectly separated samples. Unlike asv, it is one-sided 
 asks "is NEW worse?", or "is NEW better?", never "different?") and ties are handled by
 the exact permutation distribution for small samples instead of asv's pessimistic
 tie-breaking.
+
+scipy is imported when a test runs, not with this module, so that loading a comparison (or
+the pytest plugin) stays light.
 """
 
 from __future__ import annotations
@@ -15,8 +18,6 @@ import math
 import statistics
 from collections.abc import Sequence
 from dataclasses import dataclass
-
-from scipy.stats import mannwhitneyu, rankdata
 
 __all__ = ["DEFAULT_ALPHA", "ShiftTest", "coefficient_of_variation", "shift_test", "smallest_p"]
 
@@ -68,6 +69,8 @@ def shift_test(earlier: Sequence[float], later: Sequence[float]) -> ShiftTest:
     has_ties = len(set(earlier)) + len(set(later)) < n + m or bool(set(earlier) & set(later))
     if has_ties and math.comb(n + m, n) <= _EXACT_WITH_TIES_LIMIT:
         return ShiftTest(_exact_with_ties(earlier, later), floor, m, n, "exact (ties)")
+    from scipy.stats import mannwhitneyu
+
     if not has_ties and max(n, m) <= _EXACT_SIZE_LIMIT:
         result = mannwhitneyu(later, earlier, alternative="greater", method="exact")
         name = "exact"
@@ -80,6 +83,8 @@ def shift_test(earlier: Sequence[float], later: Sequence[float]) -> ShiftTest:
 def _exact_with_ties(earlier: Sequence[float], later: Sequence[float]) -> float:
     """Exact conditional p-value: the share of all splits of the pooled mid-ranks whose
     rank sum for ``later`` is at least the observed one (U is that sum minus a constant)."""
+    from scipy.stats import rankdata
+
     ranks = [float(r) for r in rankdata([*earlier, *later])]
     observed = sum(ranks[len(earlier) :])
     at_least = total = 0

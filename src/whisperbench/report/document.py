@@ -1,27 +1,36 @@
-"""``whisperbench report RUN.json [RUN2.json ...] -o DIR``: tables and figures of runs.
+"""The report as a document: blocks (headings, paragraphs, tables, images) and their forms.
 
-Merges any number of runs (shards of one sweep from several GPUs or nodes, or runs to set
-side by side) and writes ``report.md`` and ``report.html`` with PNG figures beside them.
-Table cells are the JSON's own values (4 significant digits); a figure whose data are all
-null is not drawn, and the report says why. Exit codes: 0 written, 2 usage error.
+:func:`build_report` turns merged runs (shards of one sweep from several GPUs or nodes, or
+runs to set side by side) into :class:`Block` s, drawing the figures
+(:mod:`whisperbench.report.plots`, matplotlib, loaded only then) into the output folder;
+:func:`render_markdown` and :func:`render_html` write those blocks out. Table cells are the
+JSON's own values (4 significant digits, memory in MiB); a figure whose data are all null is
+not drawn, and the report says why.
 """
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import html
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from whisperbench.report_data import ReportRow, report_rows
-from whisperbench.runs import DEFAULT_STORAGE, Run, RunError, host_fact, load_runs
+from whisperbench import schema
+from whisperbench.report.data import ReportRow, report_rows
+from whisperbench.runs import Run, RunError, host_fact
 
-__all__ = ["add_report_arguments", "build_report", "format_number", "run_report"]
+__all__ = [
+    "Block",
+    "Column",
+    "Table",
+    "build_report",
+    "format_number",
+    "render_html",
+    "render_markdown",
+    "table",
+]
 
-EXIT_OK, EXIT_USAGE = 0, 2
 MIB = 2**20
 
 
@@ -84,14 +93,14 @@ RESULT_COLUMNS = [
     Column("audio s", lambda r: r.audio_s),
     Column("batch", lambda r: r.batch_size),
     Column("rounds", lambda r: r.rounds),
-    Column("RTF", _field("rtf")),
-    Column("RTFx", _field("rtfx")),
-    Column("inference s", _field("inference_s")),
-    Column("s/token", _field("s_per_token")),
-    Column("WER", _field("wer")),
-    Column("J/audio s", _field("j_per_audio_s")),
-    Column("GPU alloc MiB", _mib("cuda_peak_allocated_bytes")),
-    Column("RSS MiB", _mib("peak_rss_bytes")),
+    Column("RTF", _field(schema.RTF)),
+    Column("RTFx", _field(schema.RTFX)),
+    Column("inference s", _field(schema.INFERENCE_S)),
+    Column("s/token", _field(schema.S_PER_TOKEN)),
+    Column("WER", _field(schema.WER)),
+    Column("J/audio s", _field(schema.J_PER_AUDIO_S)),
+    Column("GPU alloc MiB", _mib(schema.CUDA_PEAK_ALLOCATED_BYTES)),
+    Column("RSS MiB", _mib(schema.PEAK_RSS_BYTES)),
 ]
 
 PHASE_COLUMNS = [
@@ -99,12 +108,12 @@ PHASE_COLUMNS = [
     Column("model", lambda r: r.model, numeric=False),
     Column("dtype", lambda r: r.dtype, numeric=False),
     Column("audio s", lambda r: r.audio_s),
-    Column("features s", _field("features_s")),
-    Column("encoder s", _field("encoder_s")),
-    Column("decoder s", _field("decoder_s")),
-    Column("inference s", _field("inference_s")),
-    Column("tokens", _field("tokens")),
-    Column("s/token", _field("s_per_token")),
+    Column("features s", _field(schema.FEATURES_S)),
+    Column("encoder s", _field(schema.ENCODER_S)),
+    Column("decoder s", _field(schema.DECODER_S)),
+    Column("inference s", _field(schema.INFERENCE_S)),
+    Column("tokens", _field(schema.TOKENS)),
+    Column("s/token", _field(schema.S_PER_TOKEN)),
 ]
 
 ENERGY_COLUMNS = [
@@ -112,13 +121,13 @@ ENERGY_COLUMNS = [
     Column("model", lambda r: r.model, numeric=False),
     Column("dtype", lambda r: r.dtype, numeric=False),
     Column("audio s", lambda r: r.audio_s),
-    Column("energy J", _field("energy_j")),
-    Column("above idle J", _field("energy_above_idle_j")),
-    Column("J/audio s", _field("j_per_audio_s")),
-    Column("J/token", _field("j_per_token")),
-    Column("avg W", _field("avg_power_w")),
-    Column("idle W", _field("idle_power_w")),
-    Column("window s", _field("energy_window_s")),
+    Column("energy J", _field(schema.ENERGY_J)),
+    Column("above idle J", _field(schema.ENERGY_ABOVE_IDLE_J)),
+    Column("J/audio s", _field(schema.J_PER_AUDIO_S)),
+    Column("J/token", _field(schema.J_PER_TOKEN)),
+    Column("avg W", _field(schema.AVG_POWER_W)),
+    Column("idle W", _field(schema.IDLE_POWER_W)),
+    Column("window s", _field(schema.ENERGY_WINDOW_S)),
     Column("note", lambda r: r.energy_note or "", numeric=False),
 ]
 
@@ -159,7 +168,7 @@ def build_report(runs: Sequence[Run], out: Path, title: str) -> list[Block]:
 
     Raises :class:`RunError` when no run holds a whisperbench benchmark.
     """
-    from whisperbench.report_plots import FIGURES, Figure
+    from whisperbench.report.plots import FIGURES, Figure
 
     rows, skipped = report_rows(runs)
     if not rows:
@@ -188,7 +197,7 @@ def build_report(runs: Sequence[Run], out: Path, title: str) -> list[Block]:
         Block("table", table=table(rows, PHASE_COLUMNS)),
         Block("h2", "Energy"),
     ]
-    if any(row.get("energy_j") is not None for row in rows):
+    if any(row.get(schema.ENERGY_J) is not None for row in rows):
         blocks.append(Block("table", table=table(rows, ENERGY_COLUMNS)))
     else:
         notes = sorted({row.energy_note for row in rows if row.energy_note})
@@ -247,9 +256,11 @@ def _runs_table(runs: Sequence[Run], rows: Sequence[ReportRow]) -> Table:
                 str(run.datetime or "-")[:19],
                 commit,
                 machine or "-",
-                str(host_fact(run, "torch_version") or host_fact(run, "torch") or "-"),
+                str(host_fact(run, schema.TORCH_VERSION) or host_fact(run, "torch") or "-"),
                 str(
-                    host_fact(run, "transformers_version") or host_fact(run, "transformers") or "-"
+                    host_fact(run, schema.TRANSFORMERS_VERSION)
+                    or host_fact(run, "transformers")
+                    or "-"
                 ),
                 str(len(run.benchmarks)),
             ]
@@ -329,55 +340,3 @@ def _inline(text: str) -> str:
     """Escape, then turn Markdown's **bold** into <strong>."""
     pieces = html.escape(text).split("**")
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(pieces))
-
-
-# -- command line ----------------------------------------------------------------------------
-
-
-def add_report_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add ``report``'s arguments to ``parser`` (the ``whisperbench report`` subcommand)."""
-    parser.description = (
-        "Merge pytest-benchmark runs of whisperbench (several GPUs or nodes too) into "
-        "report.md and report.html with PNG figures."
-    )
-    parser.add_argument(
-        "runs",
-        nargs="+",
-        metavar="RUN",
-        help="Run JSON files or storage ids (0001, <machine-id>/0001).",
-    )
-    parser.add_argument(
-        "-o",
-        "--output",
-        type=Path,
-        default=Path("reports/report"),
-        metavar="DIR",
-        help="Folder to write into. Default: %(default)s",
-    )
-    parser.add_argument(
-        "--title", default="whisperbench report", help="Report title. Default: %(default)r"
-    )
-    parser.add_argument(
-        "--storage",
-        default=DEFAULT_STORAGE,
-        metavar="DIR",
-        help="pytest-benchmark storage for run ids. Default: %(default)s",
-    )
-
-
-def run_report(args: argparse.Namespace) -> int:
-    """Run ``whisperbench report`` from parsed arguments; returns the exit code."""
-    try:
-        runs = load_runs(args.runs, storage=args.storage)
-        blocks = build_report(runs, args.output, args.title)
-        (args.output / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
-        (args.output / "report.html").write_text(render_html(blocks, args.title), encoding="utf-8")
-    except RunError as exc:
-        print(f"whisperbench report: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    except OSError as exc:
-        print(f"whisperbench report: error: cannot write to {args.output}: {exc}", file=sys.stderr)
-        return EXIT_USAGE
-    drawn = sum(1 for block in blocks if block.kind == "image")
-    print(f"wrote {args.output / 'report.md'}, {args.output / 'report.html'} and {drawn} figure(s)")
-    return EXIT_OK

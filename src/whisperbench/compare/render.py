@@ -1,4 +1,4 @@
-"""Render a :class:`~whisperbench.compare.Comparison` as a terminal table or Markdown.
+"""Render a :class:`~whisperbench.compare.Comparison` as a terminal table or as Markdown.
 
 Both forms carry the same facts: one row per (benchmark, metric) with both values, the
 relative change, the threshold, the test and its p-value, the verdict and whether the gate
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Sequence
 
-from whisperbench.compare import Comparison, Row
-from whisperbench.compare_gate import Verdict
+from whisperbench.compare.comparison import Comparison, Row
+from whisperbench.compare.rule import Verdict
 from whisperbench.runs import Run
 
 __all__ = ["format_value", "render_markdown", "render_text"]

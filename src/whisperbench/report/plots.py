@@ -1,5 +1,8 @@
 """The report's figures, one function each, drawn with matplotlib's Agg backend to PNG.
 
+Length: over 450 lines because it holds every figure, each a short function; they share
+the series and axis helpers at the top.
+
 Each function returns a :class:`Figure` (file written) or a :class:`Skipped` (why not:
 e.g. no energy sensor in any run), never an empty plot. Points pool the benchmarks of a
 series over audio lengths as ratios of sums (measurement rule 2).
@@ -21,21 +24,30 @@ from matplotlib.axes import Axes
 from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
-from whisperbench.report_data import ReportRow, groups, pooled_ratio, series_label
+from whisperbench import schema
+from whisperbench.report.data import (
+    BATCH,
+    DEVICE,
+    DTYPE,
+    MACHINE,
+    MODEL,
+    POWER_LIMIT,
+    SM_CLOCK,
+    SOURCE,
+    WEIGHTS,
+    Facet,
+    ReportRow,
+    groups,
+    pooled_ratio,
+    series_label,
+)
 
 __all__ = ["FIGURES", "Figure", "Skipped"]
 
 _DPI = 110
 _SIZE = (7.5, 4.6)
-_SERIES_FIELDS = (
-    "machine",
-    "device",
-    "weights_source",
-    "batch_size",
-    "sm_clock_mhz",
-    "power_limit_w",
-    "source",
-)
+#: What may tell series apart, besides what a figure names itself.
+_SERIES_FACETS = (MACHINE, DEVICE, WEIGHTS, BATCH, SM_CLOCK, POWER_LIMIT, SOURCE)
 
 
 @dataclass(frozen=True)
@@ -61,7 +73,7 @@ Outcome = Figure | Skipped
 
 
 def _rtf(row: ReportRow) -> float | None:
-    return row.get("inference_s")
+    return row.get(schema.INFERENCE_S)
 
 
 def _audio(row: ReportRow) -> float | None:
@@ -70,16 +82,16 @@ def _audio(row: ReportRow) -> float | None:
 
 def _window_audio_s(row: ReportRow) -> float | None:
     """Audio seconds inside the energy window (energy_j / j_per_audio_s)."""
-    energy, per_audio = row.get("energy_j"), row.get("j_per_audio_s")
+    energy, per_audio = row.get(schema.ENERGY_J), row.get(schema.J_PER_AUDIO_S)
     if energy is None or not per_audio:
         return None
     return energy / per_audio
 
 
 def _j_per_audio_s(rows: Sequence[ReportRow]) -> float | None:
-    pooled = pooled_ratio(rows, lambda r: r.get("energy_j"), _window_audio_s)
+    pooled = pooled_ratio(rows, lambda r: r.get(schema.ENERGY_J), _window_audio_s)
     if pooled is None:
-        values = [v for r in rows if (v := r.get("j_per_audio_s")) is not None]
+        values = [v for r in rows if (v := r.get(schema.J_PER_AUDIO_S)) is not None]
         pooled = sum(values) / len(values) if values else None
     return pooled
 
@@ -89,15 +101,15 @@ def _pooled_rtf(rows: Sequence[ReportRow]) -> float | None:
 
 
 def _series(
-    rows: Sequence[ReportRow], extra: Sequence[str] = ("dtype",), x: str = ""
+    rows: Sequence[ReportRow], extra: Sequence[Facet] = (DTYPE,), x: Facet | None = None
 ) -> dict[str, list[ReportRow]]:
-    """Rows split into labelled series: ``extra`` fields, plus whatever else varies (but not
-    ``x``, the field on the x axis). Runs are named only where two of them measured the same
+    """Rows split into labelled series: ``extra`` facets, plus whatever else varies (but not
+    ``x``, the facet on the x axis). Runs are named only where two of them measured the same
     point (runs set side by side); shards of one sweep merge into one series."""
-    varying = [f for f in _SERIES_FIELDS if f not in extra and f not in {x, "source"}]
+    varying = [f for f in _SERIES_FACETS if f not in extra and f is not x and f is not SOURCE]
 
     def label(row: ReportRow) -> str:
-        own = ", ".join(str(getattr(row, field)) for field in extra)
+        own = ", ".join(facet.text(row) for facet in extra)
         rest = series_label(rows, row, varying)
         return f"{own} ({rest})" if rest else own
 
@@ -161,7 +173,7 @@ def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
     if not usable:
         return Skipped("rtf_vs_size", title, "no benchmark recorded both RTF and parameters")
     figure, axes = _axes(title)
-    series = _series(usable, x="parameters")
+    series = _series(usable)
     values = []
     for label, members in sorted(series.items()):
         by_size = groups(members, lambda r: r.parameters)
@@ -191,13 +203,13 @@ def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
 
 def energy_vs_dtype(rows: Sequence[ReportRow], out: Path) -> Outcome:
     title = "Energy per second of audio by dtype"
-    usable = [r for r in rows if r.get("j_per_audio_s") is not None]
+    usable = [r for r in rows if r.get(schema.J_PER_AUDIO_S) is not None]
     if not usable:
         notes = sorted({r.energy_note for r in rows if r.energy_note})
         why = "no valid energy measurement in any run"
         return Skipped("energy_vs_dtype", title, why + (f" ({'; '.join(notes)})" if notes else ""))
     models = sorted({r.model for r in usable}, key=lambda m: _size_of(usable, m))
-    series = _series(usable, x="model")
+    series = _series(usable, x=MODEL)
     figure, axes = _axes(title)
     width = 0.8 / max(len(series), 1)
     for index, (label, members) in enumerate(sorted(series.items())):
@@ -236,9 +248,9 @@ def energy_vs_dtype(rows: Sequence[ReportRow], out: Path) -> Outcome:
 def memory_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
     title = "Peak memory vs model size"
     kinds: list[tuple[str, str, Literal["-", ":", "--"]]] = [
-        ("cuda_peak_allocated_bytes", "GPU allocated (torch)", "-"),
-        ("cuda_peak_reserved_bytes", "GPU reserved (torch)", ":"),
-        ("peak_rss_bytes", "process RSS", "--"),
+        (schema.CUDA_PEAK_ALLOCATED_BYTES, "GPU allocated (torch)", "-"),
+        (schema.CUDA_PEAK_RESERVED_BYTES, "GPU reserved (torch)", ":"),
+        (schema.PEAK_RSS_BYTES, "process RSS", "--"),
     ]
     cuda = any(r.is_cuda for r in rows)
     kinds = kinds if cuda else kinds[2:]
@@ -246,7 +258,7 @@ def memory_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
     if not usable:
         return Skipped("memory_vs_size", title, "no peak memory recorded in any run")
     figure, axes = _axes(title)
-    series_by_label = _series(usable, x="parameters")
+    series_by_label = _series(usable)
     for index, (_, series) in enumerate(sorted(series_by_label.items())):
         color = f"C{index % 10}"
         by_size = groups(series, lambda r: r.parameters)
@@ -295,7 +307,11 @@ def memory_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
 
 def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
     title = "Where the time goes: phases per round"
-    parts = [("features_s", "features"), ("encoder_s", "encoder"), ("decoder_s", "decoder")]
+    parts = [
+        (schema.FEATURES_S, "features"),
+        (schema.ENCODER_S, "encoder"),
+        (schema.DECODER_S, "decoder"),
+    ]
     usable = [r for r in rows if all(r.get(k) is not None for k, _ in parts)]
     if not usable:
         return Skipped("phases", title, "no run recorded the phase times")
@@ -312,7 +328,7 @@ def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
     )
     labels = []
     for r in usable:
-        extra = series_label(usable, r, ("machine", "sm_clock_mhz", "source"))
+        extra = series_label(usable, r, (MACHINE, SM_CLOCK, SOURCE))
         batch = f" x{r.batch_size}" if r.batch_size and r.batch_size > 1 else ""
         where = f" [{extra}]" if extra else ""
         labels.append(f"{r.model} {r.dtype} {r.audio_s or 0:g}s{batch}{where}")
@@ -327,7 +343,8 @@ def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
         axes.barh(range(len(usable)), widths, left=left, label=name)
         left = [a + b for a, b in zip(left, widths, strict=True)]
     other = [
-        max((r.get("inference_s") or 0.0) - done, 0.0) for r, done in zip(usable, left, strict=True)
+        max((r.get(schema.INFERENCE_S) or 0.0) - done, 0.0)
+        for r, done in zip(usable, left, strict=True)
     ]
     if any(o > 0.005 * t for o, t in zip(other, left, strict=True)):
         axes.barh(
@@ -351,9 +368,11 @@ def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
 
 def wer_vs_energy(rows: Sequence[ReportRow], out: Path) -> Outcome:
     title = "Accuracy vs energy"
-    usable = [r for r in rows if r.get("wer") is not None and r.get("j_per_audio_s") is not None]
+    usable = [
+        r for r in rows if r.get(schema.WER) is not None and r.get(schema.J_PER_AUDIO_S) is not None
+    ]
     if not usable:
-        has_wer = any(r.get("wer") is not None for r in rows)
+        has_wer = any(r.get(schema.WER) is not None for r in rows)
         why = (
             "no valid energy measurement in any run"
             if has_wer
@@ -361,20 +380,22 @@ def wer_vs_energy(rows: Sequence[ReportRow], out: Path) -> Outcome:
         )
         return Skipped("wer_vs_energy", title, why)
     figure, axes = _axes(title)
-    series = _series(usable, ("model", "dtype"), x="j_per_audio_s")
+    series = _series(usable, (MODEL, DTYPE))
     markers = "osD^vP*X"
     models = sorted({r.model for r in usable}, key=lambda m: _size_of(usable, m))
     for label, members in sorted(
         series.items(), key=lambda item: (models.index(item[1][0].model), item[0])
     ):
-        points = [(r.get("j_per_audio_s") or 0.0, 100 * (r.get("wer") or 0.0)) for r in members]
+        points = [
+            (r.get(schema.J_PER_AUDIO_S) or 0.0, 100 * (r.get(schema.WER) or 0.0)) for r in members
+        ]
         marker = markers[models.index(members[0].model) % len(markers)]
         axes.scatter(
             [x for x, _ in points], [y for _, y in points], s=44, marker=marker, label=label
         )
     axes.set_xlabel("J per audio second (lower is better)")
     axes.set_ylabel("WER % (lower is better)")
-    top = max(100 * (r.get("wer") or 0.0) for r in usable)
+    top = max(100 * (r.get(schema.WER) or 0.0) for r in usable)
     axes.set_ylim(0, top * 1.15 or 1.0)
     axes.set_xlim(left=0)
     _legend(axes, len(series))
@@ -408,7 +429,7 @@ def clocks(rows: Sequence[ReportRow], out: Path) -> Outcome:
         axes.spines[["top", "right"]].set_visible(False)
         axes.set_xlabel("SM clock (MHz)")
     drew_energy = False
-    series_by_label = _series(usable, ("model", "dtype"), x="sm_clock_mhz")
+    series_by_label = _series(usable, (MODEL, DTYPE), x=SM_CLOCK)
     for label, series in sorted(series_by_label.items()):
         by_clock = groups(series, lambda r: r.sm_clock_mhz)
         xs = sorted(by_clock)

@@ -16,7 +16,16 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from whisperbench.runs import Benchmark, Run, finite, gpu_name, gpu_states, host_fact
+from whisperbench import schema
+from whisperbench.runs import (
+    Benchmark,
+    Run,
+    finite,
+    gpu_name,
+    gpu_states,
+    host_fact,
+    session_facts,
+)
 
 __all__ = ["CLOCK_TOLERANCE", "POWER_TOLERANCE_W", "blocking_differences", "other_differences"]
 
@@ -25,14 +34,15 @@ CLOCK_TOLERANCE = 0.10
 #: Power limits are set in watts; this much is rounding.
 POWER_TOLERANCE_W = 1.0
 
-_EXACT = ("app_sm_clock_mhz", "app_mem_clock_mhz", "mig_mode")
-_MEASURED_CLOCKS = ("sm_clock_mhz", "mem_clock_mhz")
-#: (label, host keys tried in turn) of software shown when it differs.
+_EXACT = (schema.APP_SM_CLOCK_MHZ, schema.APP_MEM_CLOCK_MHZ, schema.MIG_MODE)
+_MEASURED_CLOCKS = (schema.SM_CLOCK_MHZ, schema.MEM_CLOCK_MHZ)
+#: (label, host keys tried in turn) of software shown when it differs; the bare names after
+#: the schema's are other spellings that are read, but not written by whisperbench.
 _SOFTWARE = (
-    ("torch", ("torch_version", "torch")),
-    ("transformers", ("transformers_version", "transformers")),
-    ("CUDA (torch)", ("torch_cuda_version", "cuda")),
-    ("python", ("python_version",)),
+    ("torch", (schema.TORCH_VERSION, "torch")),
+    ("transformers", (schema.TRANSFORMERS_VERSION, "transformers")),
+    ("CUDA (torch)", (schema.TORCH_CUDA_VERSION, "cuda")),
+    ("python", (schema.PYTHON_VERSION,)),
 )
 
 
@@ -41,11 +51,12 @@ def blocking_differences(
 ) -> list[str]:
     """Differences in hardware or operating point, one line each (empty: comparable)."""
     found: list[str] = []
-    cpu_base, cpu_new = host_fact(base, "cpu_model"), host_fact(new, "cpu_model")
+    cpu_base, cpu_new = host_fact(base, schema.CPU_MODEL), host_fact(new, schema.CPU_MODEL)
     if cpu_base and cpu_new and cpu_base != cpu_new:
         found.append(f"CPU: {cpu_base!r} vs {cpu_new!r}")
     for bench_b, bench_n in pairs:
-        device_b, device_n = bench_b.extra_info.get("device"), bench_n.extra_info.get("device")
+        device_b = bench_b.extra_info.get(schema.DEVICE)
+        device_n = bench_n.extra_info.get(schema.DEVICE)
         if device_b and device_n and device_b != device_n:
             found.append(f"device: {device_b} vs {device_n}")
         states = zip(gpu_states(bench_b.extra_info), gpu_states(bench_n.extra_info), strict=False)
@@ -62,7 +73,8 @@ def other_differences(base: Run, new: Run) -> list[str]:
         value_n = next((v for k in keys if (v := host_fact(new, k)) is not None), None)
         if value_b != value_n:
             found.append(f"{label}: {value_b} vs {value_n}")
-    driver_b, driver_n = _nvml(base).get("driver_version"), _nvml(new).get("driver_version")
+    driver_b = _nvml(base).get(schema.DRIVER_VERSION)
+    driver_n = _nvml(new).get(schema.DRIVER_VERSION)
     if driver_b != driver_n:
         found.append(f"NVIDIA driver: {driver_b} vs {driver_n}")
     return found
@@ -84,7 +96,8 @@ def _gpu_differences(
         value_b, value_n = state_b.get(key), state_n.get(key)
         if value_b is not None and value_n is not None and value_b != value_n:
             found.append(f"{where} {key}: {value_b} vs {value_n}")
-    power_b, power_n = finite(state_b.get("power_limit_w")), finite(state_n.get("power_limit_w"))
+    power_b = finite(state_b.get(schema.POWER_LIMIT_W))
+    power_n = finite(state_n.get(schema.POWER_LIMIT_W))
     if power_b is not None and power_n is not None and abs(power_b - power_n) > POWER_TOLERANCE_W:
         found.append(f"{where} power limit: {power_b:g} W vs {power_n:g} W")
     for key in _MEASURED_CLOCKS:
@@ -99,6 +112,5 @@ def _gpu_differences(
 
 
 def _nvml(run: Run) -> Mapping[str, Any]:
-    facts = run.machine_info.get("whisperbench")
-    nvml = facts.get("nvml") if isinstance(facts, Mapping) else None
+    nvml = session_facts(run).get(schema.NVML)
     return nvml if isinstance(nvml, Mapping) else {}

@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from whisperbench import schema
 from whisperbench.runs import Benchmark, finite
 
 __all__ = ["DEFAULT_METRICS", "METRICS", "Metric", "unknown_metric_message"]
@@ -48,15 +49,17 @@ class Metric:
         info = bench.extra_info
         if self.name.startswith("time"):
             return "no pytest-benchmark stats"
-        if self.name in _ENERGY_FIELDS:
-            if info.get("energy_null_reason"):
-                return f"no energy: {info['energy_null_reason']}"
-            if info.get("energy_valid") is False:
-                reasons = info.get("energy_invalid_reasons") or ["energy window flagged invalid"]
+        if self.name in schema.ENERGY_FIGURES:
+            if info.get(schema.ENERGY_NULL_REASON):
+                return f"no energy: {info[schema.ENERGY_NULL_REASON]}"
+            if info.get(schema.ENERGY_VALID) is False:
+                reasons = info.get(schema.ENERGY_INVALID_REASONS) or [
+                    "energy window flagged invalid"
+                ]
                 return "energy invalid: " + "; ".join(str(r) for r in reasons)
-        if self.name == "wer" and info.get("weights_source") == "random":
+        if self.name == schema.WER and info.get(schema.WEIGHTS_SOURCE) == "random":
             return "random weights have no WER"
-        if "schema_version" not in info:
+        if schema.SCHEMA_VERSION_FIELD not in info:
             return "not a whisperbench benchmark"
         return f"{self.name} not recorded"
 
@@ -75,7 +78,7 @@ def _info(name: str) -> Callable[[Benchmark], float | None]:
 
 def _energy(name: str) -> Callable[[Benchmark], float | None]:
     def value(bench: Benchmark) -> float | None:
-        if bench.extra_info.get("energy_valid") is False:
+        if bench.extra_info.get(schema.ENERGY_VALID) is False:
             return None
         return finite(bench.extra_info.get(name))
 
@@ -90,8 +93,8 @@ def _per_audio_second(invert: bool) -> Callable[[Benchmark], Samples]:
     """Per-round RTF (inference_s / audio_s) or RTFx (its inverse)."""
 
     def samples(bench: Benchmark) -> Samples:
-        rounds = _numbers(bench.extra_info.get("rounds_inference_s"))
-        audio_s = finite(bench.extra_info.get("audio_s"))
+        rounds = _numbers(bench.extra_info.get(schema.ROUNDS_INFERENCE_S))
+        audio_s = finite(bench.extra_info.get(schema.AUDIO_S))
         if rounds is None or not audio_s or any(r <= 0 for r in rounds):
             return None
         return [audio_s / r if invert else r / audio_s for r in rounds]
@@ -117,8 +120,6 @@ def _time_median(bench: Benchmark) -> float | None:
     return value
 
 
-_ENERGY_FIELDS = {"energy_j", "energy_above_idle_j", "j_per_audio_s", "j_per_token", "avg_power_w"}
-
 # fmt: off
 _CATALOGUE = [
     Metric("time", "s", "lower", "sampled", "pytest-benchmark round time, median",
@@ -127,41 +128,42 @@ _CATALOGUE = [
            _stat("mean"), _stats_data),
     Metric("time_min", "s", "lower", "sampled", "pytest-benchmark round time, minimum",
            _stat("min"), _stats_data),
-    Metric("inference_s", "s", "lower", "sampled", "features + generate + decode, mean per round",
-           _info("inference_s"), _info_list("rounds_inference_s")),
-    Metric("rtf", "", "lower", "sampled", "real-time factor: inference s / audio s",
-           _info("rtf"), _per_audio_second(invert=False)),
-    Metric("rtfx", "x", "higher", "sampled", "inverse RTF: audio s per inference s",
-           _info("rtfx"), _per_audio_second(invert=True)),
-    Metric("s_per_token", "s", "lower", "sampled", "decoder seconds per generated token",
-           _info("s_per_token"), _info_list("rounds_s_per_token")),
-    Metric("features_s", "s", "lower", "single", "feature extraction, mean per round",
-           _info("features_s"), _none),
-    Metric("encoder_s", "s", "lower", "single", "encoder forward, mean per round",
-           _info("encoder_s"), _none),
-    Metric("decoder_s", "s", "lower", "single", "decoder (generate loop), mean per round",
-           _info("decoder_s"), _none),
-    Metric("energy_j", "J", "lower", "single", "energy over the measured window",
-           _energy("energy_j"), _none),
-    Metric("energy_above_idle_j", "J", "lower", "single", "window energy minus idle power x time",
-           _energy("energy_above_idle_j"), _none),
-    Metric("j_per_audio_s", "J", "lower", "single", "energy per second of audio transcribed",
-           _energy("j_per_audio_s"), _none),
-    Metric("j_per_token", "J", "lower", "single", "energy per generated token",
-           _energy("j_per_token"), _none),
-    Metric("avg_power_w", "W", "lower", "single", "mean power over the window",
-           _energy("avg_power_w"), _none),
-    Metric("peak_rss_bytes", "bytes", "lower", "single", "peak resident memory of the process",
-           _info("peak_rss_bytes"), _none),
-    Metric("nvml_process_gpu_memory_bytes", "bytes", "lower", "single",
+    Metric(schema.INFERENCE_S, "s", "lower", "sampled",
+           "features + generate + decode, mean per round",
+           _info(schema.INFERENCE_S), _info_list(schema.ROUNDS_INFERENCE_S)),
+    Metric(schema.RTF, "", "lower", "sampled", "real-time factor: inference s / audio s",
+           _info(schema.RTF), _per_audio_second(invert=False)),
+    Metric(schema.RTFX, "x", "higher", "sampled", "inverse RTF: audio s per inference s",
+           _info(schema.RTFX), _per_audio_second(invert=True)),
+    Metric(schema.S_PER_TOKEN, "s", "lower", "sampled", "decoder seconds per generated token",
+           _info(schema.S_PER_TOKEN), _info_list(schema.ROUNDS_S_PER_TOKEN)),
+    Metric(schema.FEATURES_S, "s", "lower", "single", "feature extraction, mean per round",
+           _info(schema.FEATURES_S), _none),
+    Metric(schema.ENCODER_S, "s", "lower", "single", "encoder forward, mean per round",
+           _info(schema.ENCODER_S), _none),
+    Metric(schema.DECODER_S, "s", "lower", "single", "decoder (generate loop), mean per round",
+           _info(schema.DECODER_S), _none),
+    Metric(schema.ENERGY_J, "J", "lower", "single", "energy over the measured window",
+           _energy(schema.ENERGY_J), _none),
+    Metric(schema.ENERGY_ABOVE_IDLE_J, "J", "lower", "single",
+           "window energy minus idle power x time", _energy(schema.ENERGY_ABOVE_IDLE_J), _none),
+    Metric(schema.J_PER_AUDIO_S, "J", "lower", "single", "energy per second of audio transcribed",
+           _energy(schema.J_PER_AUDIO_S), _none),
+    Metric(schema.J_PER_TOKEN, "J", "lower", "single", "energy per generated token",
+           _energy(schema.J_PER_TOKEN), _none),
+    Metric(schema.AVG_POWER_W, "W", "lower", "single", "mean power over the window",
+           _energy(schema.AVG_POWER_W), _none),
+    Metric(schema.PEAK_RSS_BYTES, "bytes", "lower", "single", "peak resident memory of the process",
+           _info(schema.PEAK_RSS_BYTES), _none),
+    Metric(schema.NVML_PROCESS_GPU_MEMORY_BYTES, "bytes", "lower", "single",
            "GPU memory of the process as NVML reports it",
-           _info("nvml_process_gpu_memory_bytes"), _none),
-    Metric("cuda_peak_allocated_bytes", "bytes", "lower", "exact",
-           "torch CUDA allocator peak allocated", _info("cuda_peak_allocated_bytes"), _none),
-    Metric("cuda_peak_reserved_bytes", "bytes", "lower", "exact",
-           "torch CUDA allocator peak reserved", _info("cuda_peak_reserved_bytes"), _none),
-    Metric("wer", "", "lower", "exact", "word error rate against the reference text",
-           _info("wer"), _none),
+           _info(schema.NVML_PROCESS_GPU_MEMORY_BYTES), _none),
+    Metric(schema.CUDA_PEAK_ALLOCATED_BYTES, "bytes", "lower", "exact",
+           "torch CUDA allocator peak allocated", _info(schema.CUDA_PEAK_ALLOCATED_BYTES), _none),
+    Metric(schema.CUDA_PEAK_RESERVED_BYTES, "bytes", "lower", "exact",
+           "torch CUDA allocator peak reserved", _info(schema.CUDA_PEAK_RESERVED_BYTES), _none),
+    Metric(schema.WER, "", "lower", "exact", "word error rate against the reference text",
+           _info(schema.WER), _none),
 ]
 # fmt: on
 
@@ -171,13 +173,13 @@ METRICS: Mapping[str, Metric] = {metric.name: metric for metric in _CATALOGUE}
 #: Shown by ``compare`` when ``--metrics`` is not given (plus every gated metric).
 DEFAULT_METRICS = (
     "time",
-    "rtf",
-    "s_per_token",
-    "j_per_audio_s",
-    "energy_j",
-    "peak_rss_bytes",
-    "cuda_peak_allocated_bytes",
-    "wer",
+    schema.RTF,
+    schema.S_PER_TOKEN,
+    schema.J_PER_AUDIO_S,
+    schema.ENERGY_J,
+    schema.PEAK_RSS_BYTES,
+    schema.CUDA_PEAK_ALLOCATED_BYTES,
+    schema.WER,
 )
 
 

@@ -1,7 +1,7 @@
 """The gate's statistics: false alarms stay within alpha, real regressions are caught.
 
 Benchmarks are built in memory from per-round samples (``rounds_inference_s``), the way
-the suite records them, and judged with :func:`whisperbench.compare_gate.decide`.
+the suite records them, and judged with :func:`whisperbench.compare.rule.decide`.
 """
 
 from __future__ import annotations
@@ -15,16 +15,16 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from whisperbench.compare import CompareOptions, Row
-from whisperbench.compare_gate import (
+from whisperbench.compare.comparison import CompareOptions, Row
+from whisperbench.compare.metrics import METRICS
+from whisperbench.compare.rule import (
     Threshold,
     Verdict,
     decide,
     parse_fail_spec,
     parse_threshold,
 )
-from whisperbench.compare_metrics import METRICS
-from whisperbench.compare_stats import DEFAULT_ALPHA, shift_test, smallest_p
+from whisperbench.compare.stats import DEFAULT_ALPHA, shift_test, smallest_p
 from whisperbench.runs import Benchmark
 
 AUDIO_S = 5.0

@@ -6,7 +6,7 @@ A change is called a **regression** only when both hold (asv ``compare``, pyperf
 1. it is larger than the metric's threshold, in the metric's worse direction: a percentage
    of the base value (``10%``) or an absolute amount in the metric's unit (``0.02``);
 2. it is statistically significant: one-sided Mann-Whitney U on the per-round samples of
-   both runs gives p < alpha (default 0.01, see :mod:`whisperbench.compare_stats`).
+   both runs gives p < alpha (default 0.01, see :mod:`whisperbench.compare.stats`).
 
 Otherwise, beyond the threshold:
 
@@ -29,8 +29,8 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from whisperbench.compare_metrics import METRICS, Metric, unknown_metric_message
-from whisperbench.compare_stats import coefficient_of_variation, shift_test
+from whisperbench.compare.metrics import METRICS, Metric, unknown_metric_message
+from whisperbench.compare.stats import coefficient_of_variation, shift_test
 from whisperbench.runs import Benchmark
 
 __all__ = [

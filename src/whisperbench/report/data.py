@@ -12,33 +12,34 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from whisperbench import schema
 from whisperbench.runs import Benchmark, Run, finite, gpu_name, gpu_states, host_fact, session_gpus
 
 __all__ = ["VALUE_FIELDS", "ReportRow", "pooled_ratio", "report_rows", "series_label"]
 
 #: extra_info fields copied into every row (null stays None).
 VALUE_FIELDS = (
-    "rtf",
-    "rtfx",
-    "inference_s",
-    "features_s",
-    "encoder_s",
-    "decoder_s",
-    "detokenize_s",
-    "tokens",
-    "s_per_token",
-    "wer",
-    "energy_j",
-    "energy_above_idle_j",
-    "j_per_audio_s",
-    "j_per_token",
-    "avg_power_w",
-    "idle_power_w",
-    "energy_window_s",
-    "peak_rss_bytes",
-    "cuda_peak_allocated_bytes",
-    "cuda_peak_reserved_bytes",
-    "nvml_process_gpu_memory_bytes",
+    schema.RTF,
+    schema.RTFX,
+    schema.INFERENCE_S,
+    schema.FEATURES_S,
+    schema.ENCODER_S,
+    schema.DECODER_S,
+    schema.DETOKENIZE_S,
+    schema.TOKENS,
+    schema.S_PER_TOKEN,
+    schema.WER,
+    schema.ENERGY_J,
+    schema.ENERGY_ABOVE_IDLE_J,
+    schema.J_PER_AUDIO_S,
+    schema.J_PER_TOKEN,
+    schema.AVG_POWER_W,
+    schema.IDLE_POWER_W,
+    schema.ENERGY_WINDOW_S,
+    schema.PEAK_RSS_BYTES,
+    schema.CUDA_PEAK_ALLOCATED_BYTES,
+    schema.CUDA_PEAK_RESERVED_BYTES,
+    schema.NVML_PROCESS_GPU_MEMORY_BYTES,
 )
 
 
@@ -96,12 +97,41 @@ def pooled_ratio(
     return sum(n for n, _ in known) / total if known and total > 0 else None
 
 
-def series_label(rows: Sequence[ReportRow], row: ReportRow, fields: Sequence[str]) -> str:
-    """``row``'s values of those ``fields`` that differ across ``rows`` (shards, clocks...)."""
+@dataclass(frozen=True)
+class Facet:
+    """What can tell series apart: how to read it off a row, and how to print it."""
+
+    value: Callable[[ReportRow], Any]
+    text: Callable[[ReportRow], str]
+
+
+def _clock_text(row: ReportRow) -> str:
+    clock = row.sm_clock_mhz
+    return f"SM {clock:g} MHz" if clock is not None else "SM clock ?"
+
+
+def _limit_text(row: ReportRow) -> str:
+    limit = row.power_limit_w
+    return f"{limit:g} W limit" if limit is not None else "limit ?"
+
+
+MODEL = Facet(lambda r: r.model, lambda r: r.model)
+DTYPE = Facet(lambda r: r.dtype, lambda r: r.dtype)
+MACHINE = Facet(lambda r: r.machine, lambda r: r.machine)
+DEVICE = Facet(lambda r: r.device, lambda r: r.device)
+WEIGHTS = Facet(lambda r: r.weights_source, lambda r: f"{r.weights_source} weights")
+BATCH = Facet(lambda r: r.batch_size, lambda r: f"batch {r.batch_size}")
+SM_CLOCK = Facet(lambda r: r.sm_clock_mhz, _clock_text)
+POWER_LIMIT = Facet(lambda r: r.power_limit_w, _limit_text)
+SOURCE = Facet(lambda r: r.source, lambda r: r.source)
+
+
+def series_label(rows: Sequence[ReportRow], row: ReportRow, facets: Sequence[Facet]) -> str:
+    """``row``'s ``facets`` that differ across ``rows`` (shards, clocks...), printed."""
     parts = []
-    for field in fields:
-        if len({_describe(other, field) for other in rows}) > 1:
-            parts.append(_describe(row, field))
+    for facet in facets:
+        if len({facet.text(other) for other in rows}) > 1:
+            parts.append(facet.text(row))
     return ", ".join(parts)
 
 
@@ -114,52 +144,39 @@ def groups(
     return dict(grouped)
 
 
-def _describe(row: ReportRow, field: str) -> str:
-    value = getattr(row, field)
-    if field == "sm_clock_mhz":
-        return f"SM {value:g} MHz" if value is not None else "SM clock ?"
-    if field == "batch_size":
-        return f"batch {value}"
-    if field == "weights_source":
-        return f"{value} weights"
-    if field == "power_limit_w":
-        return f"{value:g} W limit" if value is not None else "limit ?"
-    return str(value)
-
-
 def _row(run: Run, bench: Benchmark) -> ReportRow:
     info = bench.extra_info
-    device = str(info.get("device") or "?")
+    device = str(info.get(schema.DEVICE) or "?")
     gpu = _gpu(run, info, device)
-    cpu = host_fact(run, "cpu_model")
+    cpu = host_fact(run, schema.CPU_MODEL)
     machine = str(cpu or device)
     clock = None
     if gpu is not None:
         machine = gpu_name(run, gpu) or device
-        clock = finite(gpu.get("sm_clock_mhz"))
-        clock = clock if clock is not None else finite(gpu.get("app_sm_clock_mhz"))
-    energy_valid = info.get("energy_valid")
-    reasons = info.get("energy_invalid_reasons") or []
-    note = info.get("energy_null_reason") or (
+        clock = finite(gpu.get(schema.SM_CLOCK_MHZ))
+        clock = clock if clock is not None else finite(gpu.get(schema.APP_SM_CLOCK_MHZ))
+    energy_valid = info.get(schema.ENERGY_VALID)
+    reasons = info.get(schema.ENERGY_INVALID_REASONS) or []
+    note = info.get(schema.ENERGY_NULL_REASON) or (
         "; ".join(str(r) for r in reasons) if energy_valid is False else None
     )
-    batch = info.get("batch_size")
-    rounds = info.get("rounds")
-    parameters = info.get("parameters")
+    batch = info.get(schema.BATCH_SIZE)
+    rounds = info.get(schema.ROUNDS)
+    parameters = info.get(schema.PARAMETERS)
     return ReportRow(
         source=run.label,
         name=bench.name,
-        model=str(info.get("model") or "?"),
-        dtype=str(info.get("dtype") or "?"),
+        model=str(info.get(schema.MODEL) or "?"),
+        dtype=str(info.get(schema.DTYPE) or "?"),
         device=device,
         machine=machine,
-        audio_s=finite(info.get("audio_s")),
+        audio_s=finite(info.get(schema.AUDIO_S)),
         batch_size=batch if isinstance(batch, int) else None,
         rounds=rounds if isinstance(rounds, int) else None,
         parameters=parameters if isinstance(parameters, int) else None,
-        weights_source=info.get("weights_source"),
+        weights_source=info.get(schema.WEIGHTS_SOURCE),
         sm_clock_mhz=clock,
-        power_limit_w=None if gpu is None else finite(gpu.get("power_limit_w")),
+        power_limit_w=None if gpu is None else finite(gpu.get(schema.POWER_LIMIT_W)),
         energy_valid=energy_valid if isinstance(energy_valid, bool) else None,
         energy_note=str(note) if note else None,
         values={field: _value(info, field) for field in VALUE_FIELDS},
@@ -167,9 +184,7 @@ def _row(run: Run, bench: Benchmark) -> ReportRow:
 
 
 def _value(info: Mapping[str, Any], field: str) -> float | None:
-    if field.startswith(("energy_j", "energy_above", "j_per", "avg_power")) and (
-        info.get("energy_valid") is False
-    ):
+    if field in schema.ENERGY_FIGURES and info.get(schema.ENERGY_VALID) is False:
         return None  # an invalid window's numbers are not shown as measurements
     return finite(info.get(field))
 
@@ -180,7 +195,7 @@ def _gpu(run: Run, info: Mapping[str, Any], device: str) -> Mapping[str, Any] | 
     if not device.startswith("cuda"):
         return None
     states = gpu_states(info)
-    own = [state for state in states if state.get("device") == device]
+    own = [state for state in states if state.get(schema.DEVICE) == device]
     if own or states:
         return (own or states)[0]
     gpus = session_gpus(run)
