@@ -1,9 +1,13 @@
-"""Shared test fixtures: the real tiny.en model, loaded once per test session."""
+"""Shared test fixtures: the real tiny.en model, loaded once per test session; a real
+one-node SLURM cluster for the sweep tests."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
+from tests.slurm_cluster import Cluster, missing_binaries, one_node_cluster
 from whisperbench.models.loading import LoadedModel, load_model
 from whisperbench.models.precision import resolve
 from whisperbench.models.registry import get_spec
@@ -13,3 +17,14 @@ from whisperbench.models.registry import get_spec
 def tiny_en() -> LoadedModel:
     """Real Whisper tiny.en weights (packaged, converted once), float32 on CPU."""
     return load_model(get_spec("tiny.en"), resolve("cpu", "float32"), source="packaged")
+
+
+@pytest.fixture(scope="session")
+def slurm_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A real one-node SLURM cluster (Debian's slurmctld/slurmd), up for the session."""
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"SLURM not installed here ({', '.join(missing)} missing): apt-get install "
+                    "slurmctld slurmd slurm-client (.ci/run does)")  # fmt: skip
+    with one_node_cluster(tmp_path_factory.mktemp("slurm")) as cluster:
+        yield cluster

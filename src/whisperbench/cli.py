@@ -1,4 +1,4 @@
-"""``whisperbench``: run | models | compare | report.
+"""``whisperbench``: run | models | compare | report | sweep | merge.
 
 ``whisperbench run`` keeps every flag of the original ``WhisperViaHF.py`` with its meaning
 (``WhisperViaHF.py`` in the repository root calls it), so an energy framework can launch it
@@ -29,6 +29,7 @@ def build_parser() -> argparse.ArgumentParser:
     from whisperbench.compare import cli as compare
     from whisperbench.models.listing import list_models
     from whisperbench.report import cli as report
+    from whisperbench.sweep import cli as sweep_cli
 
     parser = argparse.ArgumentParser(
         prog="whisperbench",
@@ -67,6 +68,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     report.add_report_arguments(report_parser)
     report_parser.set_defaults(handler=report.run_report)
+
+    sweep_parser = commands.add_parser(
+        "sweep",
+        help="sweep a plan over GPU clocks, power limits, GPUs and nodes (local or SLURM)",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    sweep_cli.add_sweep_arguments(sweep_parser)
+    merge_parser = commands.add_parser(
+        "merge", help="one pytest-benchmark JSON of a sweep's shards", formatter_class=_Formatter
+    )
+    sweep_cli.add_merge_arguments(merge_parser)
     return parser
 
 

@@ -148,27 +148,32 @@ def measure(
     run_rounds: RunRounds = run_in_loop,
     batch_size: int | None = None,
     on_batch: Callable[[], None] | None = None,
+    on_phase: Callable[[str], None] | None = None,
 ) -> Result:
     """Warm up, then run measured rounds over ``clips`` inside one meter window.
 
     ``clips`` are :class:`whisperbench.audio.Clip` objects (``samples``, ``reference``,
     ``describe()``), transcribed in batches of ``batch_size`` (default: all in one batch); a
     round is one pass over every batch. ``on_batch`` is called after each batch (progress
-    bars); keep it cheap, it runs inside measured rounds. The meters are always ended, even
-    when a round raises.
+    bars); keep it cheap, it runs inside measured rounds. ``on_phase`` is told each phase as
+    it starts (``idle``, ``warmup``, ``measure``), outside every measured round (profiles,
+    logs). The meters are always ended, even when a round raises.
     """
+    phase = on_phase or (lambda _: None)
     if not clips:
         raise ValueError("nothing to measure: no audio clips")
     size = batch_size or len(clips)
     batches = batched(clips, size)
     recorder = RoundRecorder(transcriber, [[clip.samples for clip in b] for b in batches], on_batch)
     if meters is not None:
+        phase("idle")
         meters.measure_idle()  # model loaded, nothing running yet: the quietest moment
     stretch = meters is not None and meters.energy_active and settings.min_window_s > 0
     # The first round is the slowest (allocations, lazy init): to size an energy window,
     # time a later one, so stretching needs at least two warm-up rounds.
     warmup_rounds = max(settings.warmup_rounds, 2) if stretch else settings.warmup_rounds
     warmup_round_s = []
+    phase("warmup")
     for _ in range(warmup_rounds):
         started = time.perf_counter()
         recorder()
@@ -182,6 +187,7 @@ def measure(
         rounds = min(max(rounds, needed), settings.max_rounds)
 
     readings: WindowReadings | None = None
+    phase("measure")
     if meters is None:
         run_rounds(recorder, rounds)
     else:

@@ -157,6 +157,32 @@ TORCH_VERSION: Final = "torch_version"
 TORCH_CUDA_VERSION: Final = "torch_cuda_version"  #: the CUDA torch was built with
 TRANSFORMERS_VERSION: Final = "transformers_version"
 
+# -- a sweep cell (whisperbench.sweep): where it ran, its operating point, where time went --
+SWEEP: Final = "sweep"  #: the sweep's name (in a shard's run-level block)
+SWEEP_CELL: Final = "sweep_cell"  #: the cell's id in its sweep folder
+SWEEP_RUN: Final = "sweep_run"  #: which repeat (1-based)
+WORKER: Final = "worker"  #: host:pid of the worker process
+GPU_NAME: Final = "gpu_name"  #: the GPU the worker controlled and profiled (None on CPU)
+GPU_UUID: Final = "gpu_uuid"
+FRAMEWORK_STEM: Final = "framework_stem"  #: e.g. A100_freq_510_run_01 (its profile and log)
+CLOCK_CONTROL: Final = "clock_control"  #: locked_clocks | application_clocks | external | ...
+SM_CLOCK_MHZ_REQUESTED: Final = "sm_clock_mhz_requested"
+SM_CLOCK_MHZ_SET: Final = "sm_clock_mhz_set"  #: snapped to a clock the GPU supports
+SM_CLOCK_MHZ_ACTUAL: Final = "sm_clock_mhz_actual"  #: read back after setting
+MEM_CLOCK_MHZ_REQUESTED: Final = "mem_clock_mhz_requested"
+MEM_CLOCK_MHZ_SET: Final = "mem_clock_mhz_set"
+MEM_CLOCK_MHZ_ACTUAL: Final = "mem_clock_mhz_actual"
+POWER_LIMIT_W_REQUESTED: Final = "power_limit_w_requested"
+POWER_LIMIT_W_SET: Final = "power_limit_w_set"
+POWER_LIMIT_W_ACTUAL: Final = "power_limit_w_actual"
+CLOCK_NOTES: Final = "clock_notes"
+WORKER_START_S: Final = "worker_start_s"  #: process start-up before its first cell
+SESSION_LOAD_S: Final = "session_load_s"  #: model load for this cell (0: session reused)
+PHASE_IDLE_S: Final = "phase_idle_s"
+PHASE_WARMUP_S: Final = "phase_warmup_s"
+PHASE_MEASURE_S: Final = "phase_measure_s"  #: the measured window
+CELL_WALL_S: Final = "cell_wall_s"  #: the whole cell, load to done
+
 # -- the app's JSON (the original WhisperViaHF.py keys first) ---------------------------------
 TORCH_DTYPE: Final = "torch_dtype"
 TOTAL_SAMPLES: Final = "total_samples"

@@ -111,12 +111,14 @@ class Session:
         batch_size: int | None = None,
         run_rounds: RunRounds = run_in_loop,
         on_batch: Callable[[], None] | None = None,
+        on_phase: Callable[[str], None] | None = None,
     ) -> Result:
         """Warm up, then measure rounds over ``clips`` in batches of ``batch_size`` (default:
         the options' ``batch_size``) inside one meter window.
 
         ``run_rounds(target, n)`` runs the measured rounds (the suite hands pytest-benchmark's
-        ``pedantic`` in); ``on_batch`` is called after every batch (a progress bar).
+        ``pedantic`` in); ``on_batch`` is called after every batch (a progress bar);
+        ``on_phase`` is told when idle sampling, warm-up and the measured window begin.
         """
         return measure(
             self.transcriber,
@@ -126,6 +128,7 @@ class Session:
             run_rounds,
             batch_size=batch_size or self.options.batch_size,
             on_batch=on_batch,
+            on_phase=on_phase,
         )
 
     def close(self) -> None:

@@ -148,6 +148,13 @@ class MeterSet:
         """True when any energy sensor is read; then stretch windows to :attr:`min_window_s`."""
         return any(m.active for m in self.energy_meters)
 
+    def expect_sm_clock(self, mhz: int | None) -> None:
+        """Windows from now on are invalid when a GPU's SM clock is off ``mhz`` (a clock a
+        sweep locked); ``None`` stops checking."""
+        for meter in self.meters:
+            if hasattr(meter, "expected_sm_clock_mhz"):
+                meter.expected_sm_clock_mhz = mhz
+
     @property
     def in_window(self) -> bool:
         """True between :meth:`begin` and :meth:`end`."""

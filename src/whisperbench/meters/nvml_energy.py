@@ -36,7 +36,8 @@ instantaneous power, which smears short windows; the reading's notes say so.
 
 **Validity** (``invalid_reasons``): ``zero_energy``, ``window_shorter_than_min:…``,
 ``other_process_on_gpu:pids=…`` (compute processes other than ours at either edge),
-``sm_clock_changed:A->BMHz``, ``temperature_rise:DC>LC``.
+``sm_clock_changed:A->BMHz``, ``sm_clock_off_lock:...`` (a sweep locked the clock and an edge
+read another), ``temperature_rise:DC>LC``.
 """
 
 from __future__ import annotations
@@ -53,7 +54,13 @@ from whisperbench.meters.nvml_api import NvmlResult, nvml_query
 from whisperbench.meters.readings import EnergyReading
 from whisperbench.meters.sampler import Sampler
 
-__all__ = ["ENERGY_COUNTER", "POWER_POLLING", "NvmlEnergyMeter", "trapezoid_energy_j"]
+__all__ = [
+    "ENERGY_COUNTER",
+    "POWER_POLLING",
+    "NvmlEnergyMeter",
+    "off_lock_reasons",
+    "trapezoid_energy_j",
+]
 
 ENERGY_COUNTER = "nvml_energy_counter"
 POWER_POLLING = "nvml_power_polling"
@@ -88,6 +95,22 @@ def trapezoid_energy_j(times_s: Sequence[float], powers_w: Sequence[float]) -> f
             raise ValueError("times_s must be non-decreasing")
         total += 0.5 * h * (powers_w[i] + powers_w[i - 1])
     return total
+
+
+#: A locked SM clock may read this far off (MHz, or 1%) before the window is flagged.
+OFF_LOCK_TOLERANCE_MHZ = 15
+
+
+def off_lock_reasons(expected: int | None, before: int | None, after: int | None) -> list[str]:
+    """``sm_clock_off_lock:...`` when the SM clock at either window edge is off the clock a
+    sweep locked (throttling, another process resetting the lock); empty otherwise."""
+    if expected is None:
+        return []
+    tolerance = max(OFF_LOCK_TOLERANCE_MHZ, 0.01 * expected)
+    off = [c for c in (before, after) if c is not None and abs(c - expected) > tolerance]
+    if not off:
+        return []
+    return [f"sm_clock_off_lock:{before}/{after}MHz!={expected}MHz"]
 
 
 @dataclass(frozen=True)
@@ -148,6 +171,8 @@ class NvmlEnergyMeter:
         self._sync = synchronize or (lambda: None)
         self.min_window_s = min_window_s
         self.temperature_rise_limit_c = temperature_rise_limit_c
+        #: The SM clock a sweep locked (MHz): a window whose clock is off it is invalid.
+        self.expected_sm_clock_mhz: int | None = None
         self._poll_interval_s = poll_interval_s
         self._align = align_to_counter
         self._align_poll_s = align_poll_s
@@ -441,6 +466,8 @@ class NvmlEnergyMeter:
             and before.sm_clock_mhz != after.sm_clock_mhz
         ):
             reasons.append(f"sm_clock_changed:{before.sm_clock_mhz}->{after.sm_clock_mhz}MHz")
+        reasons += off_lock_reasons(self.expected_sm_clock_mhz, before.sm_clock_mhz,
+                                    after.sm_clock_mhz)  # fmt: skip
         if before.temperature_c is not None and after.temperature_c is not None:
             rise = after.temperature_c - before.temperature_c
             if rise > self.temperature_rise_limit_c:

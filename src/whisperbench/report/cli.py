@@ -30,7 +30,8 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "runs",
         nargs="+",
         metavar="RUN",
-        help="Run JSON files or storage ids (0001, <machine-id>/0001).",
+        help="Run JSON files, storage ids (0001, <machine-id>/0001), or sweep folders "
+        "(their shards are merged, their profiles drawn).",
     )
     parser.add_argument(
         "-o",
@@ -44,6 +45,22 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         "--title", default="whisperbench report", help="Report title. Default: %(default)r"
     )
     parser.add_argument(
+        "--rtf-deadline",
+        type=_positive,
+        default=None,
+        metavar="RTF",
+        help="Name the least-energy SM clock whose RTF meets this deadline. Default: none",
+    )
+    parser.add_argument(
+        "--profiles",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="SWEEP",
+        help="A sweep folder whose *_profile.csv power traces to draw (repeatable; a sweep "
+        "folder given as RUN is added). Default: none",
+    )
+    parser.add_argument(
         "--storage",
         default=DEFAULT_STORAGE,
         metavar="DIR",
@@ -51,11 +68,53 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"must be > 0, got {text!r}")
+    return value
+
+
+def _sweeps_merged(specs: list[str], out: Path) -> tuple[list[str], list[Path]]:
+    """Sweep folders among ``specs`` merged into ``out`` (their JSON files replace them)."""
+    from whisperbench.sweep.folder import SweepFolder
+    from whisperbench.sweep.merge import MergeError, merge
+    from whisperbench.sweep.plan import PlanError
+
+    resolved: list[str] = []
+    sweeps: list[Path] = []
+    for spec in specs:
+        path = Path(spec)
+        if not (path / "cells.json").is_file():
+            resolved.append(spec)
+            continue
+        try:
+            folder = SweepFolder.open(path)
+            out.mkdir(parents=True, exist_ok=True)
+            merged = out / f"sweep-{folder.plan.name}.json"
+            merge(folder, merged)
+        except (PlanError, MergeError) as error:
+            raise RunError(str(error)) from None
+        resolved.append(str(merged))
+        sweeps.append(path)
+    return resolved, sweeps
+
+
 def run_report(args: argparse.Namespace) -> int:
     """Run ``whisperbench report`` from parsed arguments; returns the exit code."""
     try:
-        runs = load_runs(args.runs, storage=args.storage)
-        blocks = build_report(runs, args.output, args.title)
+        specs, sweeps = _sweeps_merged(list(args.runs), args.output)
+        runs = load_runs(specs, storage=args.storage)
+        blocks = build_report(
+            runs,
+            args.output,
+            args.title,
+            rtf_deadline=args.rtf_deadline,
+            profile_folders=[*args.profiles, *sweeps],
+        )
         (args.output / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
         (args.output / "report.html").write_text(render_html(blocks, args.title), encoding="utf-8")
     except RunError as exc:

@@ -163,8 +163,16 @@ def table(rows: Sequence[ReportRow], columns: Sequence[Column]) -> Table:
     )
 
 
-def build_report(runs: Sequence[Run], out: Path, title: str) -> list[Block]:
-    """Draw the figures into ``out`` and return the report's blocks.
+def build_report(
+    runs: Sequence[Run],
+    out: Path,
+    title: str,
+    *,
+    rtf_deadline: float | None = None,
+    profile_folders: Sequence[Path] = (),
+) -> list[Block]:
+    """Draw the figures into ``out`` and return the report's blocks (with an operating-point
+    section when a configuration was measured at several SM clocks).
 
     Raises :class:`RunError` when no run holds a whisperbench benchmark.
     """
@@ -221,12 +229,54 @@ def build_report(runs: Sequence[Run], out: Path, title: str) -> list[Block]:
         else:
             (out / f"{outcome.key}.png").unlink(missing_ok=True)  # no stale figure left behind
             blocks.append(Block("p", f"Not drawn: {outcome.reason}."))
+    blocks += _operating_points(runs, out, rtf_deadline, profile_folders)
     if skipped:
         blocks += [
             Block("h2", "Left out"),
             Block("p", "Benchmarks without whisperbench results (no schema_version):"),
             Block("list", items=skipped),
         ]
+    return blocks
+
+
+def _operating_points(
+    runs: Sequence[Run], out: Path, rtf_deadline: float | None, profile_folders: Sequence[Path]
+) -> list[Block]:
+    from whisperbench.report.operating_points import operating_point_report
+
+    analysis = operating_point_report(runs, out, rtf_deadline, profile_folders)
+    if not analysis.findings and not analysis.figures:
+        return []
+    blocks = [Block("h2", "Operating points: low, high and optimal frequency")]
+    for finding in analysis.findings:
+        blocks += [Block("h3", finding.group), Block("list", items=finding.sentences())]
+        blocks.append(
+            Block(
+                "table",
+                table=Table(
+                    ["SM MHz", "runs", "J/audio s", "RTF", "EDP", "Pareto"],
+                    [
+                        [
+                            str(p.sm_clock_mhz),
+                            str(p.runs),
+                            format_number(p.j_per_audio_s),
+                            format_number(p.rtf),
+                            format_number(p.edp),
+                            "yes" if p in finding.pareto else "",
+                        ]
+                        for p in finding.points
+                    ],
+                    [True, True, True, True, True, False],
+                ),
+            )
+        )
+    for figure_title, path, description in analysis.figures:
+        blocks += [
+            Block("h3", figure_title),
+            Block("image", path.name, items=[figure_title]),
+            Block("p", description),
+        ]
+    blocks += [Block("p", note) for note in analysis.notes]
     return blocks
 
 
