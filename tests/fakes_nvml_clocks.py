@@ -84,20 +84,31 @@ class FakeNvmlWithClocks(FakeNvml):
         self.sm_drift_mhz = sm_drift_mhz
         self.state_file = state_file
         self._states: dict[str, ClockState] = {}
+        self._loaded: tuple[int, int] | None = None  # the state file's (mtime_ns, size) read
         self.calls: list[tuple[str, tuple[Any, ...]]] = []  #: every setter call, in order
 
     # -- state ---------------------------------------------------------------------------------
 
     def _load(self) -> dict[str, ClockState]:
-        if self.state_file is not None and self.state_file.is_file():
-            raw = json.loads(self.state_file.read_text(encoding="utf-8"))
-            self._states = {uuid: ClockState(**values) for uuid, values in raw.items()}
+        """The state, re-read when another process changed the file (power is evaluated
+        thousands of times a second by the energy counter: reads must stay cheap)."""
+        if self.state_file is not None:
+            try:
+                stat = self.state_file.stat()
+            except FileNotFoundError:
+                return self._states
+            if (stat.st_mtime_ns, stat.st_size) != self._loaded:
+                raw = json.loads(self.state_file.read_text(encoding="utf-8"))
+                self._states = {uuid: ClockState(**values) for uuid, values in raw.items()}
+                self._loaded = (stat.st_mtime_ns, stat.st_size)
         return self._states
 
     def _save(self) -> None:
         if self.state_file is not None:
             data = {uuid: vars(state) for uuid, state in self._states.items()}
             self.state_file.write_text(json.dumps(data), encoding="utf-8")
+            stat = self.state_file.stat()
+            self._loaded = (stat.st_mtime_ns, stat.st_size)
 
     def state(self, gpu: FakeGpu) -> ClockState:
         return self._load().setdefault(gpu.uuid, ClockState())

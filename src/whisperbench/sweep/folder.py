@@ -59,7 +59,7 @@ class SweepFolder:
     """Paths and records of one sweep folder (see the module docstring)."""
 
     def __init__(self, root: Path, cells: Sequence[Cell], plan: SweepPlan) -> None:
-        self.root = root
+        self.root = root.resolve()  # written into job scripts that run elsewhere
         self.cells = list(cells)
         self.plan = plan
 
