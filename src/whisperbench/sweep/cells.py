@@ -81,7 +81,8 @@ class CellRunner:
 
     Args:
         folder: the sweep folder.
-        worker: a name for claims and logs (``host:pid`` by default).
+        worker: a name for claims and logs (``node:pid`` by default: the SLURM node name,
+            else the host name).
         gpu: the GPU this worker controls; :func:`find_gpu`.
         clocks: ``set`` or ``external`` (see :mod:`whisperbench.sweep.clocks`).
         process_started_unix_s: when the worker process started (``time.time()`` clock); its
@@ -99,7 +100,9 @@ class CellRunner:
     ) -> None:
         self.folder = folder
         self.gpu = gpu
-        self.worker = worker or f"{socket.gethostname()}:{os.getpid()}"
+        # SLURM names the node a task runs on (several nodes may share a host name).
+        node = os.environ.get("SLURMD_NODENAME") or socket.gethostname()
+        self.worker = worker or f"{node}:{os.getpid()}"
         self._process_started = process_started_unix_s
         self._session: Session | None = None
         self._session_key: Any = None
