@@ -107,9 +107,7 @@ def test_framework_file_names() -> None:
         "CPU_freq_default_run_12"
     )
     varied = Cell(0, RunOptions(), OperatingPoint(sm_clock_mhz=960, power_limit_w=250.0), 3)
-    assert framework_stem(varied, "H100", {"power_limit_w": True}) == (
-        "H100_freq_960_pl_250W_run_03"
-    )
+    assert framework_stem(varied, "H100", vary_power=True) == ("H100_freq_960_pl_250W_run_03")
     assert gpu_type_of("NVIDIA A100-SXM4-80GB") == "A100"
     assert gpu_type_of("Tesla V100-SXM2-16GB") == "V100"
     assert gpu_type_of("NVIDIA H100 80GB HBM3") == "H100"

@@ -1,7 +1,7 @@
 """The benchmark a sweep worker runs, once per cell (see :mod:`whisperbench.sweep.worker`).
 
 Not collected by the project's test run: a worker hands this file to pytest itself, with its
-plugin, which parametrizes ``sweep_cell`` over the worker's cells.
+plugin, which parametrizes ``cell_to_measure`` over the worker's cells.
 """
 
 from __future__ import annotations
@@ -13,5 +13,5 @@ from whisperbench.sweep.plan import Cell
 from whisperbench.sweep.worker import skip_or_measure
 
 
-def test_cell(benchmark: Any, sweep_cell: Cell, sweep_runner: CellRunner) -> None:
-    skip_or_measure(sweep_runner, sweep_cell, benchmark)
+def test_cell(benchmark: Any, cell_to_measure: Cell, cell_runner: CellRunner) -> None:
+    skip_or_measure(cell_runner, cell_to_measure, benchmark)

@@ -140,11 +140,10 @@ class SweepFolder:
         configs = {c.config_id for c in self.cells}
         folder = self.root if len(configs) == 1 else self.root / cell.config_id
         folder.mkdir(parents=True, exist_ok=True)
-        varying = {
-            name: len({getattr(c.point, name) for c in self.cells}) > 1
-            for name in ("mem_clock_mhz", "power_limit_w")
-        }
-        return folder / f"{framework_stem(cell, gpu_type, varying)}_{suffix}"
+        memory = len({c.point.mem_clock_mhz for c in self.cells}) > 1
+        power = len({c.point.power_limit_w for c in self.cells}) > 1
+        stem = framework_stem(cell, gpu_type, vary_memory=memory, vary_power=power)
+        return folder / f"{stem}_{suffix}"
 
     # -- cell records --------------------------------------------------------------------------
 
@@ -225,16 +224,17 @@ def gpu_type_of(name: str | None) -> str:
     return match.group(1) if match else re.sub(r"\W+", "", cleaned)[:16] or "GPU"
 
 
-def framework_stem(cell: Cell, gpu_type: str, varying: dict[str, bool] | None = None) -> str:
+def framework_stem(
+    cell: Cell, gpu_type: str, *, vary_memory: bool = False, vary_power: bool = False
+) -> str:
     """``{GPU}_freq_{MHz}_run_{NN}``; ``freq_default`` when no SM clock was requested; the
     memory clock and power limit join the name only where the plan varies them."""
-    varying = varying or {}
     point = cell.point
     freq = str(point.sm_clock_mhz) if point.sm_clock_mhz is not None else "default"
     parts = [gpu_type, "freq", freq]
-    if varying.get("mem_clock_mhz"):
+    if vary_memory:
         parts += ["mem", str(point.mem_clock_mhz if point.mem_clock_mhz is not None else "default")]
-    if varying.get("power_limit_w"):
+    if vary_power:
         limit = f"{point.power_limit_w:g}W" if point.power_limit_w is not None else "default"
         parts += ["pl", limit]
     parts += ["run", f"{cell.run:02d}"]

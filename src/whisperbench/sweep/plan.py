@@ -48,11 +48,10 @@ else:  # pragma: no cover (3.10)
 
 __all__ = ["Cell", "OperatingPoint", "PlanError", "SlurmDefaults", "SweepPlan", "load_plan"]
 
-#: Options whose change needs another model load (the rest only change the workload).
-_WORKLOAD_FIELDS = ("audio_duration_s", "audio", "batch_size")
+#: Options (by flag) that only change the workload; the rest need another model load.
+_WORKLOAD_FLAGS = ("audio-duration", "audio", "batch-size")
 _TOP_KEYS = {"name", "runs", "gpu-type", "matrix", "operating-points", "slurm"}
-_POINT_KEYS = {"sm-clock-mhz": "sm_clock_mhz", "mem-clock-mhz": "mem_clock_mhz",
-               "power-limit-w": "power_limit_w"}  # fmt: skip
+_POINT_FLAGS = ("sm-clock-mhz", "mem-clock-mhz", "power-limit-w")  #: OperatingPoint's fields
 _SLURM_KEYS = {"sbatch", "max-parallel", "cpus-per-task", "gpus-per-task"}
 
 
@@ -155,14 +154,20 @@ class SweepPlan:
     slurm: SlurmDefaults = field(default_factory=SlurmDefaults)
 
     @property
+    def workload_fields(self) -> tuple[str, ...]:
+        """RunOptions fields that change only the workload (audio, batch), not the model."""
+        return tuple(name for name, spec in option_specs() if spec.flag in _WORKLOAD_FLAGS)
+
+    @property
     def controls_clocks(self) -> bool:
         """True when some cell asks for a clock or a power limit."""
         return any(not point.is_default for point in self.points)
 
     def cells(self) -> list[Cell]:
         """Every cell, in run order (see the module docstring)."""
-        session_axes = [name for name in self.axes if name not in _WORKLOAD_FIELDS]
-        workload_axes = [name for name in self.axes if name in _WORKLOAD_FIELDS]
+        workload = self.workload_fields
+        session_axes = [name for name in self.axes if name not in workload]
+        workload_axes = [name for name in self.axes if name in workload]
         cells: list[Cell] = []
         for run in range(1, self.runs + 1):
             for session_values in itertools.product(*(self.axes[n] for n in session_axes)):
@@ -267,7 +272,10 @@ def _parse(parse: Any, value: Any, where: str) -> Any:
 
 
 def _points(table: Mapping[str, Any], path: Path) -> tuple[OperatingPoint, ...]:
-    _only(table, set(_POINT_KEYS), f"{path}: [operating-points]")
+    _only(table, set(_POINT_FLAGS), f"{path}: [operating-points]")
+    field_of = dict(
+        zip(_POINT_FLAGS, (f.name for f in dataclasses.fields(OperatingPoint)), strict=True)
+    )
     lists: dict[str, list[Any]] = {}
     for key, raw in table.items():
         values = _values(raw)
@@ -280,7 +288,7 @@ def _points(table: Mapping[str, Any], path: Path) -> tuple[OperatingPoint, ...]:
         if len(values) != len(set(values)):
             raise PlanError(f"{where}: lists a value twice: {values}")
         converted = [int(v) if key != "power-limit-w" else float(v) for v in values]
-        lists[_POINT_KEYS[key]] = converted
+        lists[field_of[key]] = converted
     names = list(lists)
     points = [
         OperatingPoint(**dict(zip(names, combo, strict=True)))

@@ -24,6 +24,7 @@ from typing import IO, Any
 
 import psutil
 
+from whisperbench import schema
 from whisperbench.meters.nvml_api import nvml_query
 
 __all__ = ["PROFILE_COLUMNS", "ProfileRecorder"]
@@ -33,8 +34,8 @@ PROFILE_COLUMNS = (
     "elapsed_s",
     "phase",
     "power_w",
-    "sm_clock_mhz",
-    "mem_clock_mhz",
+    schema.SM_CLOCK_MHZ,
+    schema.MEM_CLOCK_MHZ,
     "temperature_c",
     "gpu_util_percent",
     "mem_util_percent",

@@ -69,14 +69,14 @@ class SweepPlugin:
         self._machine_info: dict[str, Any] | None = None
 
     def pytest_generate_tests(self, metafunc: pytest.Metafunc) -> None:
-        if "sweep_cell" in metafunc.fixturenames:
+        if "cell_to_measure" in metafunc.fixturenames:
             cells = list(self.cells.values())
             metafunc.parametrize(
                 SWEEP_PARAMS, [_params(c) for c in cells], ids=[c.id for c in cells]
             )
 
     @pytest.fixture
-    def sweep_cell(  # every parameter is requested, so each is in the test's closure
+    def cell_to_measure(  # every parameter is requested, so each is in the test's closure
         self,
         whisper_model_id: str,
         whisper_dtype: str,
@@ -91,7 +91,7 @@ class SweepPlugin:
         return self.cells[whisper_cell]
 
     @pytest.fixture
-    def sweep_runner(self) -> CellRunner:
+    def cell_runner(self) -> CellRunner:
         return self.runner
 
     @pytest.hookimpl(hookwrapper=True)
@@ -238,9 +238,7 @@ def _run(
                 folder.record_failure(cell, str(error))
         return 2
     plugin = SweepPlugin(folder, runner, cells)
-    from whisperbench.sweep import cell_benchmark
-
-    module = Path(cell_benchmark.__file__)
+    module = Path(__file__).with_name("cell_benchmark.py")  # handed to pytest, not imported
     ini = folder.root / ".pytest.ini"
     ini.write_text("[pytest]\n", encoding="utf-8")
     args = [
