@@ -72,6 +72,8 @@ def test_writes_markdown_html_and_every_figure(gpu_report: Path) -> None:
         "clocks.png",
         "energy_vs_dtype.png",
         "memory_vs_size.png",
+        "operating_points.png",
+        "pareto.png",
         "phases.png",
         "report.html",
         "report.md",
@@ -158,7 +160,10 @@ def test_html_carries_the_same_tables(gpu_report: Path) -> None:
     page = (gpu_report / "report.html").read_text()
     table_lines = [line for line in text.splitlines() if line.startswith("|")]
     separators = [line for line in table_lines if set(line) <= set("|-: ")]
-    assert page.count("<table>") == len(separators) == 4
+    # Runs, Results, Phases, Energy, and one per configuration measured at several clocks
+    clock_groups = text.split("## Operating points", 1)[1].count("audio, ")
+    assert clock_groups == 1  # tiny.en float16, 5 s, measured at 510, 960 and 1410 MHz
+    assert page.count("<table>") == len(separators) == 4 + clock_groups
     assert page.count("<tr>") == len(table_lines) - len(separators)
     assert "<strong>RTF</strong>" in page
 
@@ -167,7 +172,7 @@ def test_legend_explains_each_figure(gpu_report: Path) -> None:
     text = (gpu_report / "report.md").read_text()
     figures = text.split("## Figures\n", 1)[1]
     sections = re.findall(r"### (.+)\n\n!\[.*\]\((.+\.png)\)\n\n(.+)\n", figures)
-    assert len(sections) == 6
+    assert len(sections) == 6 + 2  # and the operating-point figures: clocks, Pareto
     assert all(len(description) > 80 for _, _, description in sections)
 
 

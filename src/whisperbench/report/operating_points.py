@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from whisperbench import schema
-from whisperbench.runs import Benchmark, Run, finite
+from whisperbench.runs import Benchmark, Run, finite, gpu_name, gpu_states
 
 __all__ = [
     "ClockFindings",
@@ -130,12 +130,14 @@ def _clock(bench: Benchmark) -> int | None:
     return None
 
 
-def _group(bench: Benchmark) -> str:
+def _group(run: Run, bench: Benchmark) -> str:
     info = bench.extra_info
     batch = info.get(schema.BATCH_SIZE) or 1
     clips = f"{batch} x {finite(info.get(schema.AUDIO_S)) or 0:g} s" if batch > 1 else ""
     audio = clips or f"{finite(info.get(schema.AUDIO_S)) or 0:g} s"
-    gpu = info.get(schema.GPU_NAME) or info.get(schema.DEVICE) or "?"
+    states = gpu_states(info)
+    recorded = gpu_name(run, states[0]) if states else None
+    gpu = info.get(schema.GPU_NAME) or recorded or info.get(schema.DEVICE) or "?"
     return f"{info.get(schema.MODEL)} {info.get(schema.DTYPE)}, {audio} audio, {gpu}"
 
 
@@ -156,7 +158,7 @@ def analyse(runs: Sequence[Run]) -> dict[str, list[ClockPoint]]:
             window_audio = audio * rounds
             energy = finite(info.get(schema.ENERGY_J))
             valid = info.get(schema.ENERGY_VALID) is True and energy is not None
-            samples[_group(bench)][clock].append(
+            samples[_group(run, bench)][clock].append(
                 (energy if valid else None, inference * rounds, window_audio)
             )
     result: dict[str, list[ClockPoint]] = {}
