@@ -273,7 +273,8 @@ def _report(folder: object, code: int) -> int:
     summary = write_summary(folder)
     for outcome in summary["outcomes"]:
         if outcome["state"] == "failed":
-            print(f"  FAILED {outcome['id']}: {outcome['error']}", file=sys.stderr)
+            first = str(outcome["error"]).strip().splitlines()[0]
+            print(f"  FAILED {outcome['id']}: {first}", file=sys.stderr)
     share = summary["share_measuring"]
     print(
         f"sweep {summary['sweep']}: {summary['done']}/{summary['cells']} cells done, "

@@ -107,8 +107,7 @@ class SweepPlugin:
             self._write_shard(item, cell)
         elif report.failed:
             error = call.excinfo.exconly() if call.excinfo is not None else report.longreprtext
-            self.folder.record_failure(cell, error.strip().splitlines()[-1][:2000],
-                                       worker=self.runner.worker)  # fmt: skip
+            self.folder.record_failure(cell, _exception_text(error), worker=self.runner.worker)
             self.outcomes[cell.id] = "failed"
         self.folder.release(cell)
 
@@ -165,6 +164,13 @@ class SweepPlugin:
 
     def pytest_unconfigure(self, config: pytest.Config) -> None:
         self.runner.close()
+
+
+def _exception_text(exconly: str) -> str:
+    """``Type: message`` of a failed cell, without the exception's module path (4000 chars)."""
+    text = exconly.strip()
+    head, sep, rest = text.partition(": ")
+    return (f"{head.rsplit('.', 1)[-1]}{sep}{rest}" if sep else text)[:4000]
 
 
 def _json_safe(dumps: Any, output: dict[str, Any]) -> Any:
