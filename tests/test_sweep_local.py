@@ -59,6 +59,23 @@ def _sweep(
     )  # fmt: skip
 
 
+def _start(
+    tmp_path: Path, config: FakeConfig, **popen: object
+) -> tuple[subprocess.Popen[str], Path]:
+    """A local sweep of CLOCK_PLAN in the background, once its first cell is done."""
+    plan_path = tmp_path / "plan.toml"
+    plan_path.write_text(CLOCK_PLAN, encoding="utf-8")
+    sweep = tmp_path / "sweep"
+    process: subprocess.Popen[str] = subprocess.Popen(  # type: ignore[call-overload]
+        [sys.executable, "-m", "whisperbench", "sweep", "run", str(plan_path), "--dir", str(sweep)],
+        env=_env(tmp_path, config), text=True, **popen,
+    )  # fmt: skip
+    deadline = time.monotonic() + 300
+    while not list((sweep / "shards").glob("0000-*.json")) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return process, sweep
+
+
 def _gpu_state(tmp_path: Path) -> dict[str, object]:
     state = json.loads((tmp_path / "gpu-state.json").read_text())
     value: dict[str, object] = state[make_uuid(0)]
@@ -137,17 +154,9 @@ def test_killed_sweep_resumes_without_redoing_cells_and_restores_the_lock(
     tmp_path: Path,
 ) -> None:
     config = FakeConfig(state_file=str(tmp_path / "gpu-state.json"))
-    plan_path = tmp_path / "plan.toml"
-    plan_path.write_text(CLOCK_PLAN, encoding="utf-8")
-    sweep = tmp_path / "sweep"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "whisperbench", "sweep", "run", str(plan_path), "--dir", str(sweep)],
-        env=_env(tmp_path, config), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )  # fmt: skip
+    process, sweep = _start(tmp_path, config, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     deadline = time.monotonic() + 300
-    while not list((sweep / "shards").glob("0000-*.json")) and time.monotonic() < deadline:
-        time.sleep(0.2)
     first = next((sweep / "shards").glob("0000-*.json"))
     before = (first.stat().st_mtime_ns, first.read_bytes())
     while _gpu_state(tmp_path)["locked_sm_mhz"] != 960 and time.monotonic() < deadline:
@@ -172,16 +181,7 @@ def test_killed_sweep_resumes_without_redoing_cells_and_restores_the_lock(
 
 def test_sigterm_stops_the_sweep_keeps_finished_cells_and_restores(tmp_path: Path) -> None:
     config = FakeConfig(state_file=str(tmp_path / "gpu-state.json"))
-    plan_path = tmp_path / "plan.toml"
-    plan_path.write_text(CLOCK_PLAN, encoding="utf-8")
-    sweep = tmp_path / "sweep"
-    process = subprocess.Popen(
-        [sys.executable, "-m", "whisperbench", "sweep", "run", str(plan_path), "--dir", str(sweep)],
-        env=_env(tmp_path, config), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    deadline = time.monotonic() + 300
-    while not list((sweep / "shards").glob("0000-*.json")) and time.monotonic() < deadline:
-        time.sleep(0.2)
+    process, sweep = _start(tmp_path, config, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     process.send_signal(signal.SIGTERM)
     _out, err = process.communicate(timeout=120)
     assert process.returncode == 143, err

@@ -250,6 +250,17 @@ def _pyplot() -> Any:
     return plt
 
 
+def _save(figure: Any, ax: Any, path: Path) -> Path:
+    """Grid, legend, layout, write, close: the common end of every figure here."""
+    for axes in ax if isinstance(ax, (list, tuple)) else [ax]:
+        axes.grid(True, alpha=0.3)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    figure.tight_layout()
+    figure.savefig(path)
+    _pyplot().close(figure)
+    return path
+
+
 def _errors(values: Sequence[float], ranges: Sequence[tuple[float, float]]) -> list[list[float]]:
     return [
         [v - low for v, (low, _) in zip(values, ranges, strict=True)],
@@ -279,13 +290,8 @@ def _draw_clocks(findings: Sequence[ClockFindings], out: Path) -> list[tuple[str
     for ax, title in zip(axes, ("J per audio second", "RTF", "EDP (J/audio s x RTF)"), strict=True):
         ax.set_title(title, fontsize=10, loc="left")
         ax.set_xlabel("SM clock (MHz)")
-        ax.grid(True, alpha=0.3)
     axes[1].legend(fontsize=7)
-    figure.tight_layout()
-    path = out / "operating_points.png"
-    out.mkdir(parents=True, exist_ok=True)
-    figure.savefig(path)
-    plt.close(figure)
+    path = _save(figure, list(axes), out / "operating_points.png")
     return [("Energy, RTF and EDP against the SM clock", path,
              "Pooled over runs (ratios of sums); error bars span the runs; only valid energy "
              "windows count.")]  # fmt: skip
@@ -307,12 +313,8 @@ def _draw_pareto(findings: Sequence[ClockFindings], out: Path) -> tuple[str, Pat
                         textcoords="offset points", xytext=(3, 3))  # fmt: skip
     ax.set_xlabel("RTF (time per audio second)")
     ax.set_ylabel("J per audio second")
-    ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    figure.tight_layout()
-    path = out / "pareto.png"
-    figure.savefig(path)
-    plt.close(figure)
+    path = _save(figure, ax, out / "pareto.png")
     return ("Time against energy: the Pareto front", path,
             "Each point is a clock (MHz); the line joins the clocks no other clock beats on "
             "both time and energy.")  # fmt: skip
@@ -347,12 +349,8 @@ def _draw_traces(profiles: Sequence[Path], out: Path) -> tuple[str, Path, str]:
             ax.axvspan(min(measuring), max(measuring), alpha=0.06)
     ax.set_xlabel("seconds since the cell started")
     ax.set_ylabel("GPU power (W)")
-    ax.grid(True, alpha=0.3)
     ax.legend(fontsize=7)
-    figure.tight_layout()
-    path = out / "power_traces.png"
-    figure.savefig(path)
-    plt.close(figure)
+    path = _save(figure, ax, out / "power_traces.png")
     return ("Power traces (NVML, every 100 ms)", path,
             "First run of each cell; shaded: the measured window. From the sweep's "
             "*_profile.csv files.")  # fmt: skip
