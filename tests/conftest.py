@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+# numpy and torch load once, here: in-process pytester runs (the suite's benchmark file imports
+# whisperbench.session) restore sys.modules afterwards, and numpy cannot load twice in a process.
+import whisperbench.session  # noqa: F401
 from whisperbench.models.loading import LoadedModel, load_model
 from whisperbench.models.precision import resolve
 from whisperbench.models.registry import get_spec
