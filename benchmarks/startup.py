@@ -36,7 +36,8 @@ def commands(out: Path) -> dict[str, list[str]]:
         "whisperbench --help": [*cli, "--help"],
         "whisperbench run --help": [*cli, "run", "--help"],
         "whisperbench models": [*cli, "models"],
-        "whisperbench compare A A": [*cli, "compare", str(GOLDEN), str(GOLDEN)],
+        "whisperbench compare --help": [*cli, "compare", "--help"],
+        "whisperbench compare A A (U-test)": [*cli, "compare", str(GOLDEN), str(GOLDEN)],
         "whisperbench report --help": [*cli, "report", "--help"],
         "whisperbench report A (figures)": [*cli, "report", str(GOLDEN), "-o", str(out)],
     }
