@@ -152,7 +152,7 @@ def _hub_offline() -> bool:
     refuse to use it."""
     from huggingface_hub import constants
 
-    return bool(constants.is_offline_mode())
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
