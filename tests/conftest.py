@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+import transformers
 
 # numpy and torch load once, here: in-process pytester runs (the suite's benchmark file imports
 # whisperbench.session) restore sys.modules afterwards, and numpy cannot load twice in a process.
@@ -10,6 +11,10 @@ import whisperbench.session  # noqa: F401
 from whisperbench.models.loading import LoadedModel, load_model
 from whisperbench.models.precision import resolve
 from whisperbench.models.registry import get_spec
+
+# As the suite's session fixture does (the plugin no longer sets it for every pytest run):
+# generate's notes about settings it sets itself would fill the test output.
+transformers.logging.set_verbosity_error()
 
 
 @pytest.fixture(scope="session")
