@@ -1,13 +1,14 @@
-"""Root conftest: loads this repository's fixtures and the whisperbench plugin, nothing else.
+"""Root conftest: loads the whisperbench plugin, nothing else.
 
-The folder ``fixtures/`` shares its name with a PyPI package; pytest puts the rootdir first on
-``sys.path`` (``pythonpath = ["."]`` in pyproject.toml), so ours is the one imported
-(tests/test_layout.py proves it).
+Installed, whisperbench registers both modules below through its ``pytest11`` entry points,
+named after the modules; pytest then skips them here (``import_plugin`` returns for a name
+already registered), so nothing is registered twice. In a checkout that is not installed, or
+with ``PYTEST_DISABLE_PLUGIN_AUTOLOAD=1``, this list is what loads them
+(tests/test_layout.py checks both). The suite's fixtures ship in the package
+(``whisperbench.pytest_fixtures``, re-exported by the plugin).
 """
 
 pytest_plugins = [
     "whisperbench.pytest_plugin",
     "whisperbench.pytest_gate",
-    "fixtures.audio",
-    "fixtures.session",
 ]

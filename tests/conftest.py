@@ -6,11 +6,19 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+import transformers
 
+# numpy and torch load once, here: in-process pytester runs (the suite's benchmark file imports
+# whisperbench.session) restore sys.modules afterwards, and numpy cannot load twice in a process.
+import whisperbench.session  # noqa: F401
 from tests.slurm_cluster import Cluster, missing_binaries, one_node_cluster
 from whisperbench.models.loading import LoadedModel, load_model
 from whisperbench.models.precision import resolve
 from whisperbench.models.registry import get_spec
+
+# As the suite's session fixture does (the plugin no longer sets it for every pytest run):
+# generate's notes about settings it sets itself would fill the test output.
+transformers.logging.set_verbosity_error()
 
 
 @pytest.fixture(scope="session")

@@ -33,6 +33,8 @@ def empty_hf_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     import huggingface_hub.constants as constants
 
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(cache))
+    # huggingface_hub read HF_HUB_OFFLINE when it was imported: set the library's own setting.
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
     return cache
 
 
@@ -135,6 +137,7 @@ def test_unreachable_hub_costs_one_connection_attempt_not_a_retry_loop(
     import huggingface_hub.constants as constants
 
     monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
     monkeypatch.setattr(constants, "ENDPOINT", "http://127.0.0.1:9")  # discard port: refused
     started = time.perf_counter()
     with pytest.raises(WeightsUnavailable) as caught:

@@ -37,6 +37,10 @@ def test_one_tiny_case_writes_every_field(suite: pytest.Pytester) -> None:
     (bench,) = data["benchmarks"]
     info = bench["extra_info"]
     assert bench["stats"]["rounds"] == 2 == info["rounds"]
+    # pytest-benchmark's options as they applied to these rounds (tests/test_plugin_rounds.py)
+    assert bench["options"]["min_rounds"] == 2 == data["whisperbench"]["options"]["rounds"]
+    assert bench["options"]["warmup"] == info["warmup_rounds"] == 1
+    assert bench["options"]["max_time"] is None
     assert bench["params"] == {
         "whisper_model_id": "tiny.en",
         "whisper_dtype": "float32",

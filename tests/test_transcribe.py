@@ -92,6 +92,23 @@ def test_word_timestamps_are_ordered_and_inside_the_clip(tiny_en: LoadedModel) -
     assert words[-1]["end_s"] <= clip.duration_s + 1.0
 
 
+def test_word_times_are_on_whispers_20_ms_grid(tiny_en: LoadedModel) -> None:
+    """Written as precisely as Whisper resolves them: multiples of 0.02 s, two decimals
+    (0.24, not the float32 0.23999999463558197), the clip's end included."""
+    from whisperbench.audio import synthetic
+    from whisperbench.transcribe import WORD_TIME_STEP_S
+
+    clip = synthetic.speech("short", 5.37)  # an end that is off the grid
+    with Transcriber(tiny_en, DecodeSettings(word_timestamps=True)) as transcriber:
+        result = transcriber([clip.samples])
+    times = [t for word in result.words[0] for t in (word["start_s"], word["end_s"])]
+    assert len(times) > 4
+    for t in times:
+        assert t == round(t, 2)
+        assert abs(t / WORD_TIME_STEP_S - round(t / WORD_TIME_STEP_S)) < 1e-9, t
+        assert len(repr(t).partition(".")[2]) <= 2, repr(t)  # as the JSON will write it
+
+
 @pytest.mark.slow
 def test_long_form_audio_is_transcribed_sequentially_in_full(tiny_en: LoadedModel) -> None:
     from whisperbench.audio import synthetic
@@ -107,6 +124,7 @@ def test_long_form_audio_is_transcribed_sequentially_in_full(tiny_en: LoadedMode
     assert clip.reference is not None
     assert wer([clip.reference], result.texts) < 0.35
     assert max(w["end_s"] for w in result.words[0]) > 30.0
+    assert all(w["start_s"] == round(w["start_s"], 2) for w in result.words[0])  # 20 ms grid
 
 
 @pytest.mark.parametrize("word_timestamps", [False, True])

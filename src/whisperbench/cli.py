@@ -19,8 +19,9 @@ __all__ = ["build_parser", "main"]
 EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
-class _Formatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
-    pass
+#: Every help text states its own default ("Default: X"), so no formatter appends another
+#: "(default: X)" (tests/test_cli_help.py checks every command's help).
+_Formatter = argparse.RawDescriptionHelpFormatter
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +44,7 @@ def build_parser() -> argparse.ArgumentParser:
         "run",
         help="transcribe audio and measure it (the WhisperViaHF.py app)",
         description=app.DESCRIPTION,
-        formatter_class=argparse.RawDescriptionHelpFormatter,  # help texts state defaults
+        formatter_class=_Formatter,
     )
     app.add_arguments(run)
     run.set_defaults(handler=app.run)

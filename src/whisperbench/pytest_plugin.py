@@ -1,25 +1,80 @@
 """The pytest plugin: ``--whisper-*`` options, the benchmark matrix, machine info.
 
-Loaded by the root ``conftest.py``. The options are :class:`whisperbench.options.RunOptions`
-in their ``--whisper-`` form (:func:`whisperbench.options.add_run_options`): each has an
-argparse type, so a typo is a usage error when pytest parses the command line, and every
-case of the matrix is checked against this machine (:func:`whisperbench.session.check_options`)
-when pytest configures, before any model loads. The matrix (model x dtype x audio seconds x
+Installed as a ``pytest11`` entry point named after this module, so every pytest run in an
+environment where whisperbench is installed has the options and the fixtures (re-exported from
+:mod:`whisperbench.pytest_fixtures`); the repository's root ``conftest.py`` lists the same
+module name, which pytest skips when the entry point has registered it (and loads when it has
+not: an uninstalled checkout, ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``).
+
+The options are :class:`whisperbench.options.RunOptions` in their ``--whisper-`` form
+(:func:`whisperbench.options.add_run_options`): each has an argparse type, so a typo is a
+usage error when pytest parses the command line. The matrix (model x dtype x audio seconds x
 batch size) is parametrized on any test that takes the ``whisper_case`` argument,
 model-major, so each model/dtype pair is loaded once and kept only while its cases run.
+
+A session that collected whisperbench cases checks them once collection is done, before any
+model loads: every case against this machine (:func:`whisperbench.session.check_options`),
+and pytest-benchmark's round options, which do not apply to rounds whisperbench runs
+(refused, naming the ``--whisper-*`` option to use). A session without such cases loads
+nothing heavy and writes nothing of whisperbench's into pytest-benchmark's JSON.
 """
 
 from __future__ import annotations
 
+import argparse
+import weakref
 from typing import Any
 
 import pytest
 
 from whisperbench.options import SUITE_PREFIX, Matrix, RunOptions, add_run_options
+from whisperbench.pytest_fixtures import whisper_clips, whisper_session
 
-__all__ = ["CASE_PARAMS", "case_id", "matrix_key", "whisper_case"]
+__all__ = [
+    "CASE_PARAMS",
+    "FOREIGN_ROUND_OPTIONS",
+    "active_key",
+    "case_id",
+    "foreign_round_options",
+    "matrix_key",
+    "truthful_round_options",
+    "whisper_case",
+    "whisper_clips",
+    "whisper_session",
+]
 
 matrix_key = pytest.StashKey[Matrix]()
+#: Set once collection found whisperbench cases: the hooks that write JSON act only then.
+active_key = pytest.StashKey[bool]()
+_defaults_key = pytest.StashKey[argparse.Namespace]()
+#: Each pytest run's parser, to read option defaults from (pytest_addoption gets the parser,
+#: pytest_configure the config; the plugin manager is what both know).
+_parsers: weakref.WeakKeyDictionary[Any, pytest.Parser] = weakref.WeakKeyDictionary()
+
+#: pytest-benchmark options that ``benchmark.pedantic`` ignores, so they cannot shape the
+#: rounds whisperbench runs: option dest -> (flag, what to do instead; ``{value}`` is filled).
+FOREIGN_ROUND_OPTIONS: dict[str, tuple[str, str]] = {
+    "benchmark_min_rounds": ("--benchmark-min-rounds", "use --whisper-rounds {value}"),
+    "benchmark_max_time": (
+        "--benchmark-max-time",
+        "rounds are counted, not timed: use --whisper-rounds N (and --whisper-min-window "
+        "SECONDS for the shortest energy window)",
+    ),
+    "benchmark_min_time": (
+        "--benchmark-min-time",
+        "a round is one generate over the batch, never repeated to fill a time: use "
+        "--whisper-rounds N",
+    ),
+    "benchmark_warmup": ("--benchmark-warmup", "use --whisper-warmup-rounds N"),
+    "benchmark_warmup_iterations": (
+        "--benchmark-warmup-iterations",
+        "use --whisper-warmup-rounds N",
+    ),
+    "benchmark_calibration_precision": (
+        "--benchmark-calibration-precision",
+        "rounds are not calibrated (one generate over the batch each): leave it out",
+    ),
+}
 
 #: The matrix's parameter names, as they appear in pytest-benchmark's ``params``.
 CASE_PARAMS = ("whisper_model_id", "whisper_dtype", "whisper_audio_s", "whisper_batch_size")
@@ -30,26 +85,62 @@ def case_id(case: RunOptions) -> str:
     return f"{case.model}-{case.dtype}-{case.audio_duration_s:g}s-b{case.batch_size}"
 
 
-def pytest_addoption(parser: pytest.Parser) -> None:
+def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
     group = parser.getgroup("whisperbench", "whisperbench: what to measure")
     add_run_options(group.addoption, prefix=SUITE_PREFIX, matrix=True)
+    _parsers[pluginmanager] = parser
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    import transformers
+    """Read the matrix (nothing is imported or checked until cases are collected)."""
+    config.stash[matrix_key] = Matrix.from_parsed(config.getoption)
+    parser = _parsers.get(config.pluginmanager)
+    if parser is not None:
+        config.stash[_defaults_key] = parser.parse_known_args([])
 
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Check the collected whisperbench cases before any runs.
+
+    Raises:
+        pytest.UsageError: a pytest-benchmark round option that cannot apply, or a case this
+            machine cannot run (a dtype the device cannot run, an English-only model given a
+            language...).
+    """
+    config = session.config
+    if not any("whisper_case" in getattr(item, "fixturenames", ()) for item in session.items):
+        return
     from whisperbench.session import check_options
 
-    # Whisper's generate warns on every call about settings it sets itself; keep the
-    # benchmark output readable (errors still show).
-    transformers.logging.set_verbosity_error()
-    matrix = Matrix.from_parsed(config.getoption)
-    for case in matrix.cases():
+    refused = foreign_round_options(config)
+    if refused:
+        raise pytest.UsageError(
+            "whisperbench: whisperbench runs the rounds of its benchmarks itself, so "
+            "pytest-benchmark's round options cannot apply to them:\n  " + "\n  ".join(refused)
+        )
+    for case in config.stash[matrix_key].cases():
         try:
             check_options(case)
         except ValueError as error:  # PrecisionError is a ValueError
             raise pytest.UsageError(f"whisperbench: case {case_id(case)}: {error}") from None
-    config.stash[matrix_key] = matrix
+    config.stash[active_key] = True
+
+
+def foreign_round_options(config: pytest.Config) -> list[str]:
+    """pytest-benchmark round options given a value other than their default, each as
+    ``--flag=value: what to use instead`` (empty without pytest-benchmark)."""
+    defaults = config.stash.get(_defaults_key, None)
+    if defaults is None:
+        return []
+    refused = []
+    for dest, (flag, instead) in FOREIGN_ROUND_OPTIONS.items():
+        try:
+            value = config.getoption(dest)
+        except ValueError:  # pytest-benchmark not loaded (-p no:benchmark)
+            continue
+        if value != getattr(defaults, dest, value):
+            refused.append(f"{flag}={value}: {instead.format(value=value)}")
+    return refused
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
@@ -80,23 +171,50 @@ def whisper_case(
     )
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_machine_info(
     config: pytest.Config, machine_info: dict[str, Any]
 ) -> None:
     """Add host, software and GPU facts (``machine_info["whisperbench"]``)."""
+    if not config.stash.get(active_key, False):
+        return
     from whisperbench import schema
     from whisperbench.meters.device_state import machine_info as whisper_machine_info
 
     machine_info[schema.WHISPERBENCH] = whisper_machine_info()
 
 
+@pytest.hookimpl(optionalhook=True)
 def pytest_benchmark_update_json(
     config: pytest.Config, benchmarks: list[Any], output_json: dict[str, Any]
 ) -> None:
-    """Record the schema version and options of the run beside pytest-benchmark's own."""
+    """Record the schema version and options of the run beside pytest-benchmark's own, and
+    make each whisperbench benchmark's ``options`` say how its rounds were run."""
+    if not config.stash.get(active_key, False):
+        return
     from whisperbench import schema
 
+    matrix = config.stash[matrix_key]
     output_json[schema.WHISPERBENCH] = {
         schema.SCHEMA_VERSION_FIELD: schema.SCHEMA_VERSION,
-        schema.OPTIONS: config.stash[matrix_key].record(),
+        schema.OPTIONS: matrix.record(),
     }
+    for bench in output_json.get("benchmarks", []):
+        info = bench.get("extra_info") or {}
+        if info.get(schema.SCHEMA_VERSION_FIELD) is None or schema.WARMUP_ROUNDS not in info:
+            continue  # not measured through a whisperbench session
+        bench["options"] = truthful_round_options(
+            bench.get("options") or {}, rounds=matrix.base.rounds, warmup=info[schema.WARMUP_ROUNDS]
+        )
+
+
+def truthful_round_options(options: dict[str, Any], *, rounds: int, warmup: int) -> dict[str, Any]:
+    """pytest-benchmark's per-benchmark ``options`` as they applied to whisperbench's rounds.
+
+    pytest-benchmark fills them from its own command line, which ``benchmark.pedantic``
+    ignores: ``min_rounds`` becomes the rounds asked for (``--whisper-rounds``; a minimum,
+    since rounds are added to fill ``--whisper-min-window``), ``warmup`` the warm-up rounds
+    run, and the time limits, which did not apply, ``None``. ``timer`` and ``disable_gc``
+    did apply and stay.
+    """
+    return {**options, "min_rounds": rounds, "max_time": None, "min_time": None, "warmup": warmup}

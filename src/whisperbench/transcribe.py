@@ -33,7 +33,13 @@ from whisperbench.models.registry import ModelSpec
 from whisperbench.rounds import PhaseTimes, Transcription
 from whisperbench.schema import DecodingFacts
 
-__all__ = ["DecodeSettings", "Transcriber", "check_language"]
+__all__ = ["WORD_TIME_STEP_S", "DecodeSettings", "Transcriber", "check_language"]
+
+#: The resolution of word times, in seconds: Whisper's encoder frames are 20 ms apart (10 ms
+#: mel hop, stride-2 convolution), its timestamp tokens step by 20 ms, and transformers' token
+#: timestamps are multiples of it (cross-attention frames x 0.02 s). Word times are rounded to
+#: this grid and written with two decimals (0.24, not 0.23999999463558197: float32 noise).
+WORD_TIME_STEP_S = 0.02
 
 #: Whisper's decoder has 448 positions; the prompt (<|startoftranscript|> ...) takes up to 4.
 _MAX_TARGET_POSITIONS = 448
@@ -294,7 +300,8 @@ class Transcriber:
         A word starts at a token whose text begins with a space and ends where the next token
         starts, at most at the end of the clip; punctuation stays with the word before it.
         Special tokens (every id from end-of-text up: prompt, timestamps) are skipped.
-        Languages written without spaces get one "word" per run of tokens.
+        Languages written without spaces get one "word" per run of tokens. Times are seconds
+        on Whisper's 20 ms grid (:data:`WORD_TIME_STEP_S`).
         """
         if "segments" in output:
             rows = [
@@ -317,8 +324,10 @@ class Transcriber:
                 if token >= first_special:
                     continue
                 piece = tokenizer.decode([token])
-                start = min(float(times[i]), duration_s)
-                end = min(float(times[i + 1]) if i + 1 < len(times) else start, duration_s)
+                start = _on_grid(min(float(times[i]), duration_s))
+                end = _on_grid(
+                    min(float(times[i + 1]) if i + 1 < len(times) else start, duration_s)
+                )
                 if not words or piece.startswith(" "):
                     words.append({"word": piece.strip(), "start_s": start, "end_s": end})
                 else:
@@ -326,3 +335,8 @@ class Transcriber:
                     words[-1]["end_s"] = end
             result.append([w for w in words if w["word"]])
         return result
+
+
+def _on_grid(seconds: float) -> float:
+    """``seconds`` rounded to the nearest multiple of :data:`WORD_TIME_STEP_S`, two decimals."""
+    return round(round(seconds / WORD_TIME_STEP_S) * WORD_TIME_STEP_S, 2)

@@ -4,6 +4,7 @@ synthetic speech, each load timed apart from the measurement (never inside RTF).
 from __future__ import annotations
 
 import argparse
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -13,6 +14,8 @@ from whisperbench.app.arguments import DEFAULT_SAMPLES
 from whisperbench.app.record import failure_entry
 
 __all__ = ["Workload", "gather_audio", "source_conflict"]
+
+log = logging.getLogger("whisperbench")
 
 
 @dataclass
@@ -73,12 +76,14 @@ def gather_audio(args: argparse.Namespace) -> Workload:
         limit = args.num_samples or DEFAULT_SAMPLES
         if args.dataset_path:
             utterances = librispeech.read_local(args.dataset_path, limit=limit)
+            _warn_if_fewer(limit, len(utterances), args.dataset_path, given=bool(args.num_samples))
             clips, failed = librispeech.load_utterances(utterances)
             work.failures = _failure_records(failed)
             work.clips = list(clips)
             work.source = f"librispeech:{args.dataset_path}"
         else:
             work.clips = librispeech.stream_hub(limit=limit)
+            _warn_if_fewer(limit, len(work.clips), "the hub's split", given=bool(args.num_samples))
             work.source = "librispeech:hub"
     elif args.benchmark:
         work.clips = synthetic.benchmark_samples(args.num_samples or DEFAULT_SAMPLES)
@@ -91,3 +96,10 @@ def gather_audio(args: argparse.Namespace) -> Workload:
         work.source = f"synthetic:{kind}"
     work.load_s = time.perf_counter() - started
     return work
+
+
+def _warn_if_fewer(asked: int, found: int, where: str, *, given: bool) -> None:
+    """Say so when a dataset holds fewer utterances than ``--num-samples`` asks for."""
+    if found < asked:
+        flag = f"--num-samples {asked}" if given else f"--num-samples (default {asked})"
+        log.warning("%s: %s holds only %d utterance(s); measuring %d", flag, where, found, found)

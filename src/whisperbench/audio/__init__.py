@@ -19,22 +19,51 @@ Modules: :mod:`~whisperbench.audio.clip` (the Clip), :mod:`~whisperbench.audio.s
 eSpeak NG binding), :mod:`~whisperbench.audio.resample` (any PCM to 16 kHz mono).
 """
 
-from whisperbench.audio.clip import CLIP_KINDS, SAMPLE_RATE_HZ, Clip
-from whisperbench.audio.espeak import EspeakError, UnknownVoiceError
-from whisperbench.audio.resample import to_16k_mono
-from whisperbench.audio.synthetic import (
-    BENCHMARK_CYCLE,
-    CATEGORIES,
-    MAX_DURATION_S,
-    Category,
-    benchmark_samples,
-    chirp,
-    noise,
-    silence,
-    speech,
-    tone,
-)
-from whisperbench.audio.texts import TEXT_CATEGORIES, sentences
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from whisperbench.audio.clip import CLIP_KINDS, SAMPLE_RATE_HZ, Clip
+    from whisperbench.audio.espeak import EspeakError, UnknownVoiceError
+    from whisperbench.audio.resample import to_16k_mono
+    from whisperbench.audio.synthetic import (
+        BENCHMARK_CYCLE,
+        CATEGORIES,
+        MAX_DURATION_S,
+        Category,
+        benchmark_samples,
+        chirp,
+        noise,
+        silence,
+        speech,
+        tone,
+    )
+    from whisperbench.audio.texts import TEXT_CATEGORIES, sentences
+
+#: Where each name below lives. Submodules load on first use, so importing a light one
+#: (``whisperbench.audio.batches`` for the parsers' choices) does not load numpy or eSpeak.
+_HOMES = {
+    "CLIP_KINDS": "clip",
+    "SAMPLE_RATE_HZ": "clip",
+    "Clip": "clip",
+    "EspeakError": "espeak",
+    "UnknownVoiceError": "espeak",
+    "to_16k_mono": "resample",
+    "BENCHMARK_CYCLE": "synthetic",
+    "CATEGORIES": "synthetic",
+    "MAX_DURATION_S": "synthetic",
+    "Category": "synthetic",
+    "benchmark_samples": "synthetic",
+    "chirp": "synthetic",
+    "noise": "synthetic",
+    "silence": "synthetic",
+    "speech": "synthetic",
+    "tone": "synthetic",
+    "TEXT_CATEGORIES": "texts",
+    "sentences": "texts",
+}
 
 __all__ = [
     "BENCHMARK_CYCLE",
@@ -56,3 +85,17 @@ __all__ = [
     "to_16k_mono",
     "tone",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Load the submodule that defines ``name`` on first use (PEP 562)."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

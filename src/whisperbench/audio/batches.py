@@ -1,17 +1,25 @@
-"""Batches of synthetic clips for the benchmark matrix, by name and duration."""
+"""Batches of synthetic clips for the benchmark matrix, by name and duration.
+
+The names (:data:`AUDIO_KINDS`, :data:`AUDIO_CHOICES`) load nothing heavy: the command-line
+parsers are built from them; numpy and eSpeak NG are imported when a batch is made.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
-from whisperbench.audio import synthetic
-from whisperbench.audio.clip import Clip
+from whisperbench.audio.texts import TEXT_CATEGORIES
+
+if TYPE_CHECKING:
+    from whisperbench.audio.clip import Clip
 
 __all__ = ["AUDIO_CHOICES", "AUDIO_KINDS", "category_for", "synthetic_batch"]
 
 _SIGNALS = ("tone", "chirp", "noise", "silence")
-#: Names ``--whisper-audio`` accepts: speech categories, then plain signals.
-AUDIO_KINDS: tuple[str, ...] = (*synthetic.CATEGORIES, *_SIGNALS)
+#: Names ``--whisper-audio`` accepts: speech categories (``synthetic.CATEGORIES``, in the
+#: order of their texts), then plain signals.
+AUDIO_KINDS: tuple[str, ...] = (*TEXT_CATEGORIES, *_SIGNALS)
 #: What a user may ask for: a kind, or ``auto`` (the speech category that fits the duration).
 AUDIO_CHOICES: tuple[str, ...] = ("auto", *AUDIO_KINDS)
 
@@ -20,6 +28,8 @@ def category_for(duration_s: float) -> str:
     """The speech category whose lengths include ``duration_s`` (the original app's ranges:
     short 5-10 s, medium 15-30 s, long 45-60 s); between ranges, short under 15 s, else long.
     """
+    from whisperbench.audio import synthetic
+
     for name, category in synthetic.CATEGORIES.items():
         if category.min_s <= duration_s <= category.max_s:
             return name
@@ -38,6 +48,8 @@ def synthetic_batch(kind: str, duration_s: float, batch_size: int) -> list[Clip]
     Raises:
         ValueError: unknown kind, batch_size < 1, or a duration the generator refuses.
     """
+    from whisperbench.audio import synthetic
+
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     if kind == "auto":

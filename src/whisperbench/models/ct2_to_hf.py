@@ -32,12 +32,17 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import torch
 
 from whisperbench.models.ct2_format import Ct2DType, Ct2Model, Ct2Variable, load_ct2_model
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported by the functions that make tensors: whisperbench.models.packaged imports
+# this module for CONVERTER_VERSION, and `whisperbench models` starts without torch.
 
 __all__ = [
     "CONVERTER_VERSION",
@@ -78,10 +83,11 @@ _IGNORED_SCALARS = frozenset(
 )
 _HEAD_SCALARS = frozenset({"encoder/num_heads", "decoder/num_heads"})
 
-_TORCH_DTYPES: dict[Ct2DType, torch.dtype] = {
-    Ct2DType.FLOAT32: torch.float32,
-    Ct2DType.FLOAT16: torch.float16,
-    Ct2DType.BFLOAT16: torch.bfloat16,
+#: CTranslate2 dtypes converted as they are (torch dtype names); quantized ones are refused.
+_TORCH_DTYPES: dict[Ct2DType, str] = {
+    Ct2DType.FLOAT32: "float32",
+    Ct2DType.FLOAT16: "float16",
+    Ct2DType.BFLOAT16: "bfloat16",
 }
 
 #: openai/whisper's rule: multilingual vocabularies have 51865 tokens or more.
@@ -260,8 +266,9 @@ def whisper_dims(model: Ct2Model) -> WhisperDims:
 
 
 def _to_torch(variable: Ct2Variable) -> torch.Tensor:
-    dtype = _TORCH_DTYPES.get(variable.dtype)
-    if dtype is None:
+    import torch
+
+    if variable.dtype not in _TORCH_DTYPES:
         raise Ct2ConversionError(
             f"{variable.name} is {variable.dtype.name.lower()}: quantized CTranslate2 models "
             "are not supported; use a float16, bfloat16 or float32 model"
@@ -297,6 +304,8 @@ class _Taker:
         self, name: str, parts: int, zero_bias_part: int
     ) -> list[tuple[torch.Tensor, torch.Tensor | None]]:
         """Split a fused linear into ``parts`` (weight, bias) pairs; one part has no bias."""
+        import torch
+
         weight = self.take(f"{name}/weight")
         bias = self.take(f"{name}/bias")
         if weight.shape[0] % parts or bias.shape[0] != weight.shape[0]:

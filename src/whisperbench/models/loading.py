@@ -11,20 +11,20 @@ Sources, in the order ``auto`` tries them (no network until the last):
 ``random`` (seeded weights of the exact architecture, for cost measurements only) is used only
 when asked for by name, never as a fallback. When no source works, :class:`WeightsUnavailable`
 names every source tried, why each failed, and how to provide one.
+
+torch and transformers are imported inside the functions that load: ``whisperbench models``
+and the parsers built from :data:`WEIGHT_SOURCES` start without them.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import socket
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-
-import torch
 
 from whisperbench.models.precision import Precision, quantize_int8
 from whisperbench.models.registry import ModelSpec
@@ -147,28 +147,43 @@ def _from_packaged(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
 
 
 def _hub_offline() -> bool:
-    value = os.environ.get("HF_HUB_OFFLINE", "") or os.environ.get("TRANSFORMERS_OFFLINE", "")
-    return value.strip().lower() in {"1", "true", "yes", "on"}
+    """huggingface_hub's own offline setting (``HF_HUB_OFFLINE`` or ``TRANSFORMERS_OFFLINE``,
+    as the library read them), so whisperbench skips the hub exactly when the library would
+    refuse to use it."""
+    from huggingface_hub import constants
+
+    return bool(constants.HF_HUB_OFFLINE)
 
 
 def _hub_unreachable(timeout_s: float = 3.0) -> str | None:
-    """Why the hub cannot be reached, from one TCP connection attempt; None when it can.
+    """Why the hub cannot be reached, from one HEAD request; None when it answers at all.
 
-    huggingface_hub retries a dead network for about 25 s with a screen of warnings; one
-    connection attempt tells the same in at most ``timeout_s``.
+    The request goes through huggingface_hub's own HTTP client (``get_session()``), so it
+    takes the route a download would: ``HTTPS_PROXY``/``HTTP_PROXY``/``ALL_PROXY`` and
+    ``NO_PROXY`` are honoured, and so is a client set with ``set_client_factory``. Any HTTP
+    status means reachable. huggingface_hub's downloads retry a dead network for about 25 s
+    with a screen of warnings; one request without retries tells the same within
+    ``timeout_s`` (per phase: connect, then read).
     """
-    from urllib.parse import urlsplit
+    from huggingface_hub import constants, get_session
 
-    from huggingface_hub import constants
-
-    endpoint = urlsplit(constants.ENDPOINT)
-    host = endpoint.hostname or "huggingface.co"
-    port = endpoint.port or (443 if endpoint.scheme == "https" else 80)
+    session = get_session()
     try:
-        socket.create_connection((host, port), timeout=timeout_s).close()
-    except OSError as error:
+        session.head(constants.ENDPOINT, timeout=timeout_s)
+    except _transport_errors(session) as error:
         return f"{constants.ENDPOINT} unreachable ({error}); set HF_HUB_OFFLINE=1 to skip the hub"
     return None
+
+
+def _transport_errors(session: object) -> tuple[type[BaseException], ...]:
+    """The errors a failed request raises through ``session``: ``OSError`` (requests' errors
+    and huggingface_hub's offline error are OSErrors) and, for httpx-style clients, their
+    ``TransportError`` (connect, proxy, timeout, protocol)."""
+    module = sys.modules.get(type(session).__module__.partition(".")[0])
+    transport = getattr(module, "TransportError", None)
+    if isinstance(transport, type) and issubclass(transport, BaseException):
+        return (OSError, transport)
+    return (OSError,)
 
 
 def _from_hub(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
@@ -228,6 +243,7 @@ def _load_pretrained(
 def _random_model(
     spec: ModelSpec, precision: Precision, attn_implementation: str, seed: int
 ) -> tuple[Any, Any]:
+    import torch
     from transformers import WhisperForConditionalGeneration
 
     from whisperbench.models.random_weights import generation_config_for, processor_for
@@ -271,6 +287,8 @@ def load_model(
         model = quantize_int8(model)
     model.to(precision.device)
     if precision.is_cuda:
+        import torch
+
         torch.cuda.synchronize(precision.device)
     return LoadedModel(
         spec=spec,

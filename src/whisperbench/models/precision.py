@@ -17,9 +17,13 @@ from __future__ import annotations
 
 import warnings
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-import torch
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions that need it: the command line builds its parsers
+# from DTYPES and DEVICES without loading torch (tests/test_startup.py).
 
 __all__ = ["DEVICES", "DTYPES", "Precision", "PrecisionError", "quantize_int8", "resolve"]
 
@@ -46,6 +50,8 @@ class Precision:
     @property
     def torch_dtype(self) -> torch.dtype:
         """The dtype weights are loaded in (int8 loads float32, then quantizes Linear layers)."""
+        import torch
+
         return {
             "float32": torch.float32,
             "float16": torch.float16,
@@ -70,6 +76,8 @@ def _resolve_device(requested: str, cuda_available: bool, cuda_count: int) -> st
         return "cpu"
     if requested == "cuda" or requested.startswith("cuda:"):
         if not cuda_available:
+            import torch
+
             raise PrecisionError(
                 f"device {requested!r} asked for, but torch sees no CUDA device "
                 f"(torch {torch.__version__}, CUDA build: {torch.version.cuda is not None}); "
@@ -109,6 +117,8 @@ def resolve(
         PrecisionError: unknown names, CUDA asked for but absent, or a combination refused by
             the rules in this module's docstring. The message says what to use instead.
     """
+    import torch
+
     if cuda_available is None:
         cuda_available = torch.cuda.is_available()
     if cuda_count is None:
@@ -151,6 +161,7 @@ def quantize_int8(model: torch.nn.Module) -> torch.nn.Module:
     PyTorch deprecates the quantized tensor API in favour of torchao but it still runs; the
     deprecation warnings are silenced here because they would repeat on every load.
     """
+    import torch
     from torch.ao.quantization import quantize_dynamic
 
     with warnings.catch_warnings():

@@ -2,8 +2,10 @@
 
 Merges any number of runs (shards of one sweep from several GPUs or nodes, or runs to set
 side by side) and writes ``report.md`` and ``report.html`` with PNG figures beside them
-(:mod:`whisperbench.report.document`). Exit codes: 0 written, 2 usage error (missing run, no
-whisperbench benchmark, an output folder that cannot be written).
+(:mod:`whisperbench.report.document`). The figures need matplotlib, the ``report`` extra
+(``pip install 'whisperbench[report]'``); without it the command says so in one line.
+Exit codes: 0 written, 2 usage error (missing run, no whisperbench benchmark, an output folder
+that cannot be written, matplotlib not installed).
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ from pathlib import Path
 from whisperbench.report.document import build_report, render_html, render_markdown
 from whisperbench.runs import DEFAULT_STORAGE, RunError, load_runs
 
-__all__ = ["EXIT_OK", "EXIT_USAGE", "add_report_arguments", "run_report"]
+__all__ = ["EXIT_OK", "EXIT_USAGE", "MISSING_MATPLOTLIB", "add_report_arguments", "run_report"]
 
 EXIT_OK, EXIT_USAGE = 0, 2
+
+#: What ``whisperbench report`` says when the figures cannot be drawn.
+MISSING_MATPLOTLIB = (
+    "the report's figures need matplotlib, which is not installed: "
+    "pip install 'whisperbench[report]'"
+)
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
@@ -105,6 +113,11 @@ def _sweeps_merged(specs: list[str], out: Path) -> tuple[list[str], list[Path]]:
 
 def run_report(args: argparse.Namespace) -> int:
     """Run ``whisperbench report`` from parsed arguments; returns the exit code."""
+    try:
+        import matplotlib  # noqa: F401  (checked before any work; the figures import it)
+    except ImportError:
+        print(f"whisperbench report: error: {MISSING_MATPLOTLIB}", file=sys.stderr)
+        return EXIT_USAGE
     try:
         specs, sweeps = _sweeps_merged(list(args.runs), args.output)
         runs = load_runs(specs, storage=args.storage)
