@@ -854,7 +854,10 @@ class FakeNvml(types.ModuleType):
             scope_ok = scope == POWER_SCOPE_GPU or (
                 scope == POWER_SCOPE_MODULE and gpu.energy_scope == "module"
             )
-            if fid == FI_POWER_INSTANT and gpu.power_instant_field and scope_ok:
+            denied = gpu.errors.get("nvmlDeviceGetPowerUsage")  # the same sensor
+            if fid in (FI_POWER_INSTANT, FI_POWER_AVERAGE) and denied is not None:
+                ret = denied
+            elif fid == FI_POWER_INSTANT and gpu.power_instant_field and scope_ok:
                 ret, value = _OK, round(gpu.instant_power_w(t) * 1000)
             elif fid == FI_POWER_AVERAGE and gpu.power_instant_field and scope_ok:
                 ret, value = _OK, round(gpu.power_usage_w(t) * 1000)

@@ -145,7 +145,10 @@ def build_meter_set(
                         continue
                     if own is not None and own.nvml_index == found.nvml_index:
                         found = dataclasses.replace(
-                            found, used_by_process=True, mig_uuid=own.mig_uuid
+                            found,
+                            used_by_process=True,
+                            mig_uuid=own.mig_uuid,
+                            mig_handle=own.mig_handle,
                         )
                     targets.append(found)
 
@@ -176,7 +179,7 @@ def build_meter_set(
         memory = MemoryMeter(
             cuda_device=ordinal if cuda_memory else None,
             nvml=nvml,
-            nvml_handles=[own.handle] if own is not None else [],
+            nvml_handles=[own.process_handle] if own is not None else [],
             interval_s=rss_interval_s,
         )
         state = DeviceStateMeter(nvml, [GpuRef(t.label, t.handle, t.nvml_index) for t in targets])
