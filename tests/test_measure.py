@@ -26,8 +26,8 @@ class RecordingMeters:
     energy_active: bool = True
     calls: list[tuple[str, float]] = field(default_factory=list)
 
-    def measure_idle(self) -> None:
-        self.calls.append(("idle", time.perf_counter()))
+    def measure_idle(self, phase: str = "warm") -> None:
+        self.calls.append((f"idle:{phase}", time.perf_counter()))
 
     def begin(self) -> None:
         self.calls.append(("begin", time.perf_counter()))
@@ -62,8 +62,8 @@ def test_rounds_are_added_until_the_energy_window_is_long_enough(
     with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
         result = measure(transcriber, [clip], settings, meters)
     names = [name for name, _ in meters.calls]
-    assert names == ["idle", "begin", "end"]
-    window_s = meters.calls[2][1] - meters.calls[1][1]
+    assert names == ["idle:cold", "idle:warm", "begin", "end"]
+    window_s = meters.calls[3][1] - meters.calls[2][1]
     assert window_s >= 1.5
     assert len(result.rounds) > 1
     assert result.warmup_rounds == 2  # sizing the window needs a round after the first

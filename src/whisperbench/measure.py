@@ -2,8 +2,10 @@
 
 Both front ends call :func:`measure`: the pytest fixtures hand it a ``run_rounds`` that goes
 through ``benchmark.pedantic`` (so pytest-benchmark times the same rounds), the CLI lets it
-loop. Warm-up runs before the meter window opens, so it is in no figure (measurement rule 3);
-idle power is sampled before the warm-up, while the device is quiet (rule 6).
+loop. Warm-up runs before the meter window opens, so it is in no figure (measurement rule 3).
+Idle power is sampled twice (rule 6): cold, before the warm-up, with the device at rest; and
+warm, after it, right before the window, with the device idle at its working performance
+state. Energy above idle subtracts the warm figure; both are recorded.
 
 When an energy sensor is metered, the window must last at least ``min_window_s``
 (measurement rule 5): the number of rounds is raised to fill it (with a 20% margin),
@@ -49,7 +51,7 @@ class WindowMeters(Protocol):
     @property
     def energy_active(self) -> bool: ...
 
-    def measure_idle(self) -> None: ...
+    def measure_idle(self, phase: str = "warm") -> None: ...
 
     def begin(self) -> None: ...
 
@@ -130,6 +132,7 @@ def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
         threads=torch.get_num_threads(),  # intra-op threads for CPU work (features, CPU ops)
         load_s=loaded.load_s,
         decoding=transcriber.recorded_settings(),
+        timing_mode=transcriber.timing,
     )
 
 
@@ -163,7 +166,7 @@ def measure(
     batches = batched(clips, size)
     recorder = RoundRecorder(transcriber, [[clip.samples for clip in b] for b in batches], on_batch)
     if meters is not None:
-        meters.measure_idle()  # model loaded, nothing running yet: the quietest moment
+        meters.measure_idle("cold")  # model loaded, nothing run yet: the device at rest
     stretch = meters is not None and meters.energy_active and settings.min_window_s > 0
     # The first round is the slowest (allocations, lazy init): to size an energy window,
     # time a later one, so stretching needs at least two warm-up rounds.
@@ -174,6 +177,10 @@ def measure(
         recorder()
         warmup_round_s.append(time.perf_counter() - started)
     recorder.rounds.clear()
+    if meters is not None:
+        # The device idle at its working state, right before the window: what energy above
+        # idle subtracts (meters.readings.ABOVE_IDLE_REFERENCE).
+        meters.measure_idle("warm")
 
     rounds = settings.rounds
     if stretch and warmup_round_s:
