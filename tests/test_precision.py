@@ -88,6 +88,10 @@ class _Props:
         self.name, self.major, self.minor = name, major, minor
 
 
+V100 = _Props("Tesla V100-SXM2-32GB", 7, 0)
+A100 = _Props("NVIDIA A100-SXM4-80GB", 8, 0)
+
+
 def _emulated_cuda(monkeypatch: pytest.MonkeyPatch, devices: list[_Props], current: int) -> None:
     """torch.cuda as on a machine with ``devices``: torch's own is_bf16_supported runs on top
     (it asks the *current* device and, by default, accepts bf16 that only emulation runs)."""
@@ -102,8 +106,8 @@ def _emulated_cuda(monkeypatch: pytest.MonkeyPatch, devices: list[_Props], curre
 @pytest.mark.parametrize(
     ("devices", "current", "device"),
     [
-        ([_Props("Tesla V100-SXM2-32GB", 7, 0)], 0, "cuda:0"),  # emulation is not support
-        ([_Props("NVIDIA A100-SXM4-80GB", 8, 0), _Props("Tesla V100-SXM2-32GB", 7, 0)], 0, "cuda:1"),
+        ([V100], 0, "cuda:0"),  # emulation is not support
+        ([A100, V100], 0, "cuda:1"),  # the current device is not the one that runs
     ],
     ids=["v100-emulated", "resolved-device-not-current"],
 )

@@ -8,9 +8,13 @@ warm, after it, right before the window, with the device idle at its working per
 state. Energy above idle subtracts the warm figure; both are recorded.
 
 When an energy sensor is metered, the window must last at least ``min_window_s``
-(measurement rule 5): the number of rounds is raised to fill it (with a 20% margin),
-estimated from the fastest warm-up round after the first, and capped by ``max_rounds``. The
-meters flag a window that still falls short.
+(measurement rule 5) — scaled up for GPU counters refreshing slower than every 100 ms — and
+the number of rounds is raised to fill it (with a 20% margin), estimated from the fastest
+warm-up round after the first, and capped by ``max_rounds``. The meters flag a window that
+still falls short. With a GPU counter metered, rounds whose length would keep starting at
+the same phase of the counter period get a short idle pause before each (``phase_step_pause_s``,
+recorded; the pauses' idle energy is taken out of the GPU figures), and a window whose rounds
+still did is flagged ``sampling_grid_lock`` (:mod:`whisperbench.meters.sampling_grid`).
 """
 
 from __future__ import annotations
@@ -26,6 +30,11 @@ import torch
 
 from whisperbench.meters.memory import weights_size_bytes
 from whisperbench.meters.readings import WindowReadings
+from whisperbench.meters.sampling_grid import (
+    REFERENCE_COUNTER_PERIOD_S,
+    grid_lock_reason,
+    phase_step_pause_s,
+)
 from whisperbench.models.loading import LoadedModel
 from whisperbench.rounds import Round
 from whisperbench.schema import ModelFacts, Result
@@ -46,7 +55,8 @@ RunRounds = Callable[[Callable[[], Round], int], None]
 
 
 class WindowMeters(Protocol):
-    """What :func:`measure` needs from a meter set (``whisperbench.meters.MeterSet``)."""
+    """What :func:`measure` needs from a meter set (``whisperbench.meters.MeterSet``); a
+    ``counter_period_s`` attribute (the GPU counters' update period) is used when present."""
 
     @property
     def energy_active(self) -> bool: ...
@@ -83,7 +93,14 @@ class MeasureSettings:
 
 
 class RoundRecorder:
-    """One call is one round: the transcriber over every batch, in order; keeps each Round."""
+    """One call is one round: the transcriber over every batch, in order; keeps each Round.
+
+    :meth:`pause` is called before each round, outside its timing (``run_in_loop`` calls it;
+    pytest-benchmark's ``pedantic`` takes it as ``setup``): it idles ``pause_s`` seconds before
+    every round but the first, to step the rounds across the GPU power sensor's sampling grid
+    (:func:`whisperbench.meters.sampling_grid.plan_phase_steps`). ``starts`` keeps each
+    round's start (``perf_counter`` seconds).
+    """
 
     def __init__(
         self,
@@ -95,8 +112,25 @@ class RoundRecorder:
         self.batches = [list(batch) for batch in batches]
         self.on_batch = on_batch
         self.rounds: list[Round] = []
+        self.starts: list[float] = []
+        self.pause_s = 0.0
+        self.paused_s = 0.0  #: seconds actually paused since the rounds were last cleared
+
+    def clear(self) -> None:
+        """Forget the rounds (after warm-up): their results, starts and pauses."""
+        self.rounds.clear()
+        self.starts.clear()
+        self.paused_s = 0.0
+
+    def pause(self) -> None:
+        """Idle ``pause_s`` before a round that follows another (not timed as a round)."""
+        if self.pause_s > 0 and self.rounds:
+            started = time.perf_counter()
+            time.sleep(self.pause_s)
+            self.paused_s += time.perf_counter() - started
 
     def __call__(self) -> Round:
+        self.starts.append(time.perf_counter())
         done = []
         for batch in self.batches:
             done.append(self.transcriber(batch))
@@ -108,8 +142,12 @@ class RoundRecorder:
 
 
 def run_in_loop(target: Callable[[], Round], n: int) -> None:
-    """Run ``target`` ``n`` times (the app's and the scripts' way of running rounds)."""
+    """Run ``target`` ``n`` times (the app's and the scripts' way of running rounds), calling
+    its ``pause`` (if it has one) before each."""
+    pause = getattr(target, "pause", None)
     for _ in range(n):
+        if pause is not None:
+            pause()
         target()
 
 
@@ -176,17 +214,23 @@ def measure(
         started = time.perf_counter()
         recorder()
         warmup_round_s.append(time.perf_counter() - started)
-    recorder.rounds.clear()
+    recorder.clear()
     if meters is not None:
         # The device idle at its working state, right before the window: what energy above
         # idle subtracts (meters.readings.ABOVE_IDLE_REFERENCE).
         meters.measure_idle("warm")
+    period_s = getattr(meters, "counter_period_s", None) if stretch else None
 
     rounds = settings.rounds
     if stretch and warmup_round_s:
         per_round_s = min(warmup_round_s[1:] or warmup_round_s)
-        needed = math.ceil(_WINDOW_MARGIN * settings.min_window_s / per_round_s)
+        min_window_s = settings.min_window_s
+        if period_s is not None:  # a slow counter needs a longer window (edge idle <= period)
+            min_window_s *= max(1.0, period_s / REFERENCE_COUNTER_PERIOD_S)
+        needed = math.ceil(_WINDOW_MARGIN * min_window_s / per_round_s)
         rounds = min(max(rounds, needed), settings.max_rounds)
+        if period_s is not None:
+            recorder.pause_s = phase_step_pause_s(per_round_s, period_s, rounds)
 
     readings: WindowReadings | None = None
     if meters is None:
@@ -200,6 +244,7 @@ def measure(
 
     audio_s = recorder.rounds[0].audio_s if recorder.rounds else 0.0
     tokens = sum(r.tokens for r in recorder.rounds)
+    lock = grid_lock_reason(recorder.starts, period_s)
     return Result(
         facts=model_facts(transcriber.loaded, transcriber),
         audio=[clip.describe() for clip in clips],
@@ -209,9 +254,15 @@ def measure(
         warmup_rounds=warmup_rounds,
         memory=readings.memory if readings is not None else None,
         energy=(
-            readings.energy_figures(audio_s * len(recorder.rounds), tokens)
+            readings.energy_figures(
+                audio_s * len(recorder.rounds),
+                tokens,
+                [lock] if lock else [],
+                idle_pause_s=recorder.paused_s,
+            )
             if readings is not None
             else None
         ),
         device_state=readings.state if readings is not None else None,
+        phase_step_pause_s=recorder.pause_s,
     )

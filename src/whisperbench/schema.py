@@ -88,6 +88,9 @@ WARMUP_ROUNDS: Final = "warmup_rounds"
 #: "phases" (encoder timed by synchronizing hooks inside generate) or "end-to-end" (no
 #: synchronization inside generate; encoder_s, decoder_s and s_per_token are null).
 TIMING_MODE: Final = "timing_mode"
+#: Seconds of device-idle pause before each measured round but the first, stepping rounds
+#: across the GPU power sensor's sampling grid (0: none needed; meters.sampling_grid).
+PHASE_STEP_PAUSE_S: Final = "phase_step_pause_s"
 INFERENCE_S: Final = "inference_s"
 FEATURES_S: Final = "features_s"
 ENCODER_S: Final = "encoder_s"
@@ -284,6 +287,7 @@ class Result:
     memory: MemoryReading | None = None
     energy: WindowEnergy | None = None
     device_state: DeviceStateReading | None = None
+    phase_step_pause_s: float = 0.0  #: see PHASE_STEP_PAUSE_S
 
     def __post_init__(self) -> None:
         if not self.rounds:
@@ -358,6 +362,7 @@ class Result:
             ROUNDS: len(self.rounds),
             WARMUP_ROUNDS: self.warmup_rounds,
             TIMING_MODE: facts.timing_mode,
+            PHASE_STEP_PAUSE_S: self.phase_step_pause_s,
             INFERENCE_S: self._mean("inference_s"),
             FEATURES_S: self._mean("features_s"),
             ENCODER_S: self._mean("encoder_s"),

@@ -147,6 +147,17 @@ class MeterSet:
         return tuple(m for m in self.meters if isinstance(m, EnergyMeter))
 
     @property
+    def counter_period_s(self) -> float | None:
+        """The longest update period the GPU energy counters showed during an idle
+        measurement, seconds; ``None`` when none was measured."""
+        periods = [
+            p
+            for m in self.energy_meters
+            if (p := getattr(m, "counter_update_period_s", None)) is not None
+        ]
+        return max(periods) if periods else None
+
+    @property
     def energy_active(self) -> bool:
         """True when any energy sensor is read; then stretch windows to :attr:`min_window_s`."""
         return any(m.active for m in self.energy_meters)

@@ -18,7 +18,7 @@ bracket costs a whole update period of idle device inside the window, so:
 * all devices are aligned **together** (one polling loop round-robin), so with several GPUs
   each window gains at most one period of idle per edge, not one per GPU;
 * a device whose counter shows no update within ``timeout_s`` keeps a plain read, noted;
-* transient read errors (timeout, unknown) are retried a few times, noted.
+* transient read errors (timeout, unknown) are retried (three in a row at most), noted.
 
 Slow reads (a contended CPU) widen brackets but never lengthen the wait.
 """
@@ -77,13 +77,16 @@ class _Poll:
 
 def _read(poll: _Poll, clock: Callable[[], float], sleep: Callable[[float], None],
           pause_s: float) -> tuple[NvmlResult, float, float]:  # fmt: skip
-    """One counter read with retries of transient errors: (result, start, end)."""
+    """One counter read, retrying up to ``_RETRIES`` transient errors in a row:
+    (result, start, end)."""
+    attempt = 0
     while True:
         start = clock()
         result = poll.read()
         end = clock()
-        if result.ok or result.code not in TRANSIENT_CODES or poll.retries >= _RETRIES:
+        if result.ok or result.code not in TRANSIENT_CODES or attempt >= _RETRIES:
             return result, start, end
+        attempt += 1
         poll.retries += 1
         sleep(pause_s)
 
@@ -138,8 +141,9 @@ def align_edges(
                 continue
             result, start, end = _read(poll, clock, sleep, poll_s)
             if not result.ok:
-                poll.error = str(result.reason)
-                continue
+                if result.code not in TRANSIENT_CODES:
+                    poll.error = str(result.reason)
+                continue  # the bracket stays open from the last good read: still correct
             value = int(result.value)
             if value != poll.last_value:
                 half = (end - poll.last_start) / 2.0

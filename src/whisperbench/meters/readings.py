@@ -16,7 +16,7 @@ never an estimate, and a ``*_reason`` field says why.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
@@ -405,7 +405,14 @@ class WindowReadings:
         """The CPU (RAPL) readings."""
         return tuple(r for r in self.energy_readings if r.kind == "cpu")
 
-    def energy_figures(self, audio_s: float, tokens: int) -> WindowEnergy:
+    def energy_figures(
+        self,
+        audio_s: float,
+        tokens: int,
+        extra_invalid_reasons: Sequence[str] = (),
+        *,
+        idle_pause_s: float = 0.0,
+    ) -> WindowEnergy:
         """The window's energy: the chosen devices combined, and every device on its own.
 
         Which devices make the total: the GPUs when GPUs were selected for metering
@@ -423,7 +430,17 @@ class WindowReadings:
         Args:
             audio_s: seconds of audio processed in the window.
             tokens: tokens generated in the window.
+            extra_invalid_reasons: reasons found outside the meters (the rounds' phases
+                against the GPU counters' sampling grid) that invalidate the GPU total.
+            idle_pause_s: seconds of idle pauses inserted between rounds to step them
+                across the GPU sensor's sampling grid; each GPU's figure loses them (window
+                seconds) and their energy at its warm idle power (noted on the device).
         """
+        readings = tuple(_without_pauses(r, idle_pause_s) for r in self.energy_readings)
+        if readings != self.energy_readings:
+            return replace(self, energy_readings=readings).energy_figures(
+                audio_s, tokens, extra_invalid_reasons
+            )
         devices = tuple(
             DeviceEnergy(
                 device=r.device,
@@ -465,6 +482,8 @@ class WindowReadings:
         reasons: list[str] = []
         for r in group:
             reasons.extend(x for x in r.invalid_reasons if x not in reasons)
+        extra = list(extra_invalid_reasons) if self.gpu_energy_wanted else []
+        reasons += [x for x in extra if x not in reasons]
         total = EnergyFigures.of(
             energy_j=sum(r.energy_j for r in group if r.energy_j is not None),
             energy_above_idle_j=_sum_or_none([r.energy_above_idle_j for r in group]),
@@ -476,13 +495,31 @@ class WindowReadings:
             power_source=_joined(r.power_source for r in group),
             scope=_joined(r.energy_scope for r in group),
             window_s=max(r.window_s for r in group),
-            valid=all(r.valid is True for r in group),
+            valid=all(r.valid is True for r in group) and not extra,
             invalid_reasons=reasons,
             null_reason=None,
             audio_s=audio_s,
             tokens=tokens,
         )
         return WindowEnergy(total, devices)
+
+
+def _without_pauses(reading: EnergyReading, pause_s: float) -> EnergyReading:
+    """A GPU reading less ``pause_s`` seconds of idle at its warm idle power."""
+    if pause_s <= 0 or reading.kind != "gpu" or reading.energy_j is None:
+        return reading
+    idle_w = reading.idle_power_warm_w
+    if idle_w is None:
+        note = f"phase_step_pauses_kept: {pause_s:.3f}s of idle pauses (warm idle unknown)"
+        return replace(reading, notes=(*reading.notes, note))
+    removed_j = idle_w * pause_s
+    note = f"phase_step_pauses_removed: {pause_s:.3f}s x {idle_w:.1f}W = {removed_j:.2f}J"
+    return replace(
+        reading,
+        energy_j=reading.energy_j - removed_j,
+        window_s=reading.window_s - pause_s,
+        notes=(*reading.notes, note),
+    )
 
 
 def _joined_source(group: Sequence[EnergyReading]) -> str | None:
