@@ -228,7 +228,14 @@ def run_trial(
         )  # type: ignore[arg-type]
         _set_idle(meter, levels.idle + fakes[i].module_extra_w)
         meters.append(meter)
-    meter_set = MeterSet(meters, min_window_s=0.0, idle_s=0.0, clock=clock.now, sleep=clock.sleep)
+    meter_set = MeterSet(
+        meters,
+        min_window_s=0.0,
+        idle_s=0.0,
+        gpu_energy_wanted=True,
+        clock=clock.now,
+        sleep=clock.sleep,
+    )
     period = fakes[0].counter_period_s
     pause = planned_pause_s(work, period, window_s) if step else 0.0
     count = max(1, round(window_s / work.round_s))

@@ -18,11 +18,14 @@ longer window does not help.
 
 from __future__ import annotations
 
+import itertools
+import statistics
 from collections.abc import Sequence
 
 __all__ = [
     "ASSUMED_SENSOR_DUTY",
     "LOCK_DISCREPANCY",
+    "LONG_ROUND_PERIODS",
     "REFERENCE_COUNTER_PERIOD_S",
     "grid_lock_reason",
     "phase_discrepancy",
@@ -38,6 +41,10 @@ REFERENCE_COUNTER_PERIOD_S = 0.1
 #: Round phases less even than this (circular discrepancy, 0 = even, 1 = all equal) flag the
 #: window: in benchmarks/energy_error.py's model, windows above it were off by up to ~20%.
 LOCK_DISCREPANCY = 0.25
+#: Rounds at least this many periods long are neither stepped nor checked: the sensor's
+#: windows fall on every part of a long round's slowly varying work within the round itself
+#: (what remains is the error at each change of power, measured by energy_error.py).
+LONG_ROUND_PERIODS = 10
 #: Rounds are stepped when their phases would be less even than this.
 _PLAN_DISCREPANCY = 0.1
 
@@ -71,7 +78,7 @@ def phase_step_pause_s(round_s: float, period_s: float, rounds: int) -> float:
     idle energy is taken out of the window's figure
     (:meth:`whisperbench.meters.readings.WindowReadings.energy_figures`).
     """
-    if period_s <= 0 or round_s <= 0 or rounds < 2:
+    if period_s <= 0 or round_s <= 0 or rounds < 2 or round_s >= LONG_ROUND_PERIODS * period_s:
         return 0.0
     if _planned(round_s, period_s, rounds) <= max(_PLAN_DISCREPANCY, 2.0 / rounds):
         return 0.0
@@ -82,11 +89,15 @@ def phase_step_pause_s(round_s: float, period_s: float, rounds: int) -> float:
 def grid_lock_reason(starts_s: Sequence[float], period_s: float | None) -> str | None:
     """``"sampling_grid_lock:..."`` when the rounds that ran started at phases of the counter
     period too uneven for the sensor's partial sampling to average out, else ``None`` (also
-    when the period is unknown)."""
+    when the period is unknown). Rounds :data:`LONG_ROUND_PERIODS` periods or longer are not
+    checked; for few rounds the limit grows (3/rounds): they could not spread evenly anyway."""
     if period_s is None or period_s <= 0 or len(starts_s) < 2:
         return None
+    spacing = statistics.median(b - a for a, b in itertools.pairwise(starts_s))
+    if spacing >= LONG_ROUND_PERIODS * period_s:
+        return None
     found = phase_discrepancy(starts_s, period_s)
-    if found <= max(LOCK_DISCREPANCY, 3.0 / len(starts_s)):  # few long rounds spread inside
+    if found <= max(LOCK_DISCREPANCY, 3.0 / len(starts_s)):
         return None
     return (
         f"sampling_grid_lock:round start phases of the {period_s * 1e3:.0f}ms counter period "
