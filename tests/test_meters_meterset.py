@@ -357,3 +357,17 @@ def test_summary_missing_idle_on_one_device_makes_above_idle_none() -> None:
     assert s["energy_j"] == 200.0
     assert s["idle_power_w"] is None
     assert s["energy_above_idle_j"] is None
+
+
+def test_the_set_knows_its_counters_refresh_period_after_an_idle_measurement(
+    tmp_path: Path,
+) -> None:
+    """What measure() sizes windows and steps rounds by (meters.sampling_grid)."""
+    fake = _node(2)  # counters refreshing every 20 ms
+    meters = _build(tmp_path, fake, device="cpu", gpus="all", idle_s=0.3)
+    assert meters.counter_period_s is None
+    meters.measure_idle("cold")
+    assert meters.counter_period_s == pytest.approx(0.02, rel=0.3)
+    with pytest.raises(ValueError, match="idle phase"):
+        meters.measure_idle("lukewarm")
+    meters.close()

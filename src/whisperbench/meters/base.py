@@ -149,11 +149,10 @@ class MeterSet:
     @property
     def counter_period_s(self) -> float | None:
         """The longest update period the GPU energy counters showed during an idle
-        measurement, seconds; ``None`` when none was measured."""
+        measurement, seconds (a meter's ``update_period_s``); ``None`` when none was
+        measured."""
         periods = [
-            p
-            for m in self.energy_meters
-            if (p := getattr(m, "counter_update_period_s", None)) is not None
+            p for m in self.energy_meters if (p := getattr(m, "update_period_s", None)) is not None
         ]
         return max(periods) if periods else None
 

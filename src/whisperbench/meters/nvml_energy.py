@@ -216,6 +216,11 @@ class NvmlEnergyMeter:
         return self.idle.reference_w
 
     @property
+    def update_period_s(self) -> float | None:
+        """The counter's refresh period seen during idle, seconds (the meter set's view)."""
+        return self.counter_update_period_s if self.source == ENERGY_COUNTER else None
+
+    @property
     def power_source(self) -> str | None:
         """The power reading integrated by the polling path."""
         return self.power.source if self.power is not None else None
