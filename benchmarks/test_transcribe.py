@@ -23,7 +23,9 @@ def test_transcribe(
     session = whisper_session(whisper_case)
 
     def through_pytest_benchmark(target: Callable[[], Round], rounds: int) -> None:
-        benchmark.pedantic(target, rounds=rounds, iterations=1, warmup_rounds=0)
+        # setup: the recorder's untimed pause before each round (energy sampling grid).
+        setup = getattr(target, "pause", None)
+        benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
 
     benchmark.group = f"{whisper_case.model} {session.loaded.precision.dtype}"
     result = session.measure(whisper_clips(whisper_case), run_rounds=through_pytest_benchmark)

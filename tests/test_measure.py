@@ -26,8 +26,8 @@ class RecordingMeters:
     energy_active: bool = True
     calls: list[tuple[str, float]] = field(default_factory=list)
 
-    def measure_idle(self) -> None:
-        self.calls.append(("idle", time.perf_counter()))
+    def measure_idle(self, phase: str = "warm") -> None:
+        self.calls.append((f"idle:{phase}", time.perf_counter()))
 
     def begin(self) -> None:
         self.calls.append(("begin", time.perf_counter()))
@@ -62,8 +62,8 @@ def test_rounds_are_added_until_the_energy_window_is_long_enough(
     with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
         result = measure(transcriber, [clip], settings, meters)
     names = [name for name, _ in meters.calls]
-    assert names == ["idle", "begin", "end"]
-    window_s = meters.calls[2][1] - meters.calls[1][1]
+    assert names == ["idle:cold", "idle:warm", "begin", "end"]
+    window_s = meters.calls[3][1] - meters.calls[2][1]
     assert window_s >= 1.5
     assert len(result.rounds) > 1
     assert result.warmup_rounds == 2  # sizing the window needs a round after the first
@@ -128,3 +128,58 @@ def test_result_rtf_is_a_ratio_of_sums(tiny_en: LoadedModel) -> None:
     assert result.rtf == pytest.approx(inference / (2 * 4.0))
     per_clip = [b.times.inference_s / b.audio_s for r in rounds for b in r.batches]
     assert result.rtf != pytest.approx(float(np.mean(per_clip)), rel=1e-3)
+
+
+def test_idle_is_measured_cold_and_warm_and_above_idle_subtracts_the_warm_one(
+    tiny_en: LoadedModel, clip: Any, tmp_path: Any
+) -> None:
+    """A (fake) GPU idling at 55 W at rest, 90 W once it has worked, 250 W while working.
+    measure() samples idle before the warm-up (cold) and after it (warm); energy above idle
+    is against the warm figure — the one place it is defined (readings.ABOVE_IDLE_REFERENCE)."""
+    from tests.fakes_nvml import FakeGpu, FakeNvml, make_uuid
+
+    power = {"w": 55.0}
+    gpu = FakeGpu(make_uuid(0), power_w=lambda t: power["w"], counter_period_s=0.02)
+    meters = build_meter_set(device="cpu", gpus="all", nvml_module=FakeNvml([gpu]), idle_s=1.0,
+                             min_window_s=0.3, rapl_root=tmp_path / "none")  # fmt: skip
+
+    class Working(Transcriber):
+        def __call__(self, batch: Any) -> Any:
+            power["w"] = 250.0
+            try:
+                return super().__call__(batch)
+            finally:
+                power["w"] = 90.0
+
+    try:
+        with Working(tiny_en, DecodeSettings(fixed_tokens=1)) as transcriber:
+            result = measure(transcriber, [clip], MeasureSettings(rounds=1), meters)
+    finally:
+        meters.close()
+    info = result.to_extra_info()
+    assert info["idle_reference"] == "warm"
+    # Idle power comes from counter updates timed by a sampling thread: on a loaded machine
+    # its reads can be tens of ms apart, a few percent of a 1 s idle.
+    assert info["idle_power_cold_w"] == pytest.approx(55.0, rel=0.1)
+    assert info["idle_power_warm_w"] == pytest.approx(90.0, rel=0.1)
+    assert info["idle_power_w"] == info["idle_power_warm_w"]
+    (device,) = info["energy_devices"]
+    expected = device["energy_j"] - device["idle_power_warm_w"] * device["energy_window_s"]
+    assert info["energy_above_idle_j"] == pytest.approx(expected, rel=1e-9)
+
+
+def test_a_pause_before_each_round_but_the_first_stays_outside_the_rounds() -> None:
+    from whisperbench.measure import RoundRecorder, run_in_loop
+    from whisperbench.rounds import PhaseTimes, Transcription
+
+    def transcribe(batch: Any) -> Transcription:
+        times = PhaseTimes(0.0, 0.0, 0.0, 0.0, 0.001)
+        return Transcription(["x"], [1], 1, 1.0, times)
+
+    recorder = RoundRecorder(transcribe, [[np.zeros(16_000, dtype=np.float32)]])  # type: ignore[arg-type]
+    recorder.pause_s = 0.02
+    run_in_loop(recorder, 3)
+    gaps = [b - a for a, b in zip(recorder.starts, recorder.starts[1:], strict=False)]
+    assert len(recorder.rounds) == 3
+    assert all(gap >= 0.02 for gap in gaps)
+    assert all(r.times.inference_s == 0.001 for r in recorder.rounds)  # the pause is in none

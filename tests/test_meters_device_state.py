@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import json
 
-from tests.fakes_nvml import FakeGpu, FakeNvml, make_uuid
+from tests.fakes_nvml import DEPRECATED_FUNCTIONS, FakeGpu, FakeNvml, make_uuid
 from whisperbench.meters.device_state import (
+    THROTTLE_COUNTER_FIELDS,
     DeviceStateMeter,
     GpuRef,
     decode_throttle_reasons,
@@ -172,3 +173,16 @@ def test_the_schema_names_what_the_device_state_record_holds() -> None:
     meter = DeviceStateMeter(None, [])
     meter.begin()
     assert {schema.HOST, schema.GPUS} <= set(meter.end().before)
+
+
+def test_snapshot_needs_no_deprecated_function() -> None:
+    """With the functions NVML deprecates "for removal in CUDA 14" gone from the driver,
+    every field is still read (TemperatureV, GetClock, CurrentClocksEventReasons)."""
+    fake = FakeNvml([FakeGpu(make_uuid(0), graphics_clock_mhz=1380)], removed_deprecated=True)
+    fake.nvmlInit()
+    snap = gpu_snapshot(fake, _ref(fake))
+    assert snap["unavailable"] == {}
+    assert snap["temperature_c"] == 40
+    assert snap["graphics_clock_mhz"] == 1380  # the graphics clock, not the memory clock
+    assert snap["throttle_counters_s"] == {name: 0.0 for name, _ in THROTTLE_COUNTER_FIELDS}
+    assert not any(fake.calls.get(name) for name in DEPRECATED_FUNCTIONS)

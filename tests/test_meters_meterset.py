@@ -37,6 +37,11 @@ ENERGY_SUMMARY_KEYS = (
     "energy_valid",
     "energy_invalid_reasons",
     "energy_null_reason",
+    "energy_scope",
+    "idle_power_cold_w",
+    "idle_power_warm_w",
+    "idle_reference",
+    "power_source",
     "energy_devices",
 )
 MEMORY_SUMMARY_KEYS = (
@@ -142,7 +147,8 @@ def test_cuda_run_meters_its_gpu_and_lists_cpu_separately(tmp_path: Path) -> Non
     assert isinstance(devices, list)
     assert [d["device"] for d in devices] == ["cpu-package-0", "cpu-dram-0", "cuda:1"]
     gpu = devices[2]
-    assert set(gpu) == {*ENERGY_SUMMARY_KEYS[:-1], "device", "nvml_index", "uuid", "energy_scope"}
+    reading_keys = {"edge_uncertainty_s", "edge_idle_s", "counter_update_period_s", "energy_notes"}
+    assert set(gpu) == {*ENERGY_SUMMARY_KEYS[:-1], "device", "nvml_index", "uuid", *reading_keys}
     assert (gpu["nvml_index"], gpu["uuid"], gpu["energy_scope"]) == (1, make_uuid(1), "gpu")
     assert summary["energy_j"] == gpu["energy_j"]  # GPU only: the CPU's 0 J is not added
     assert summary["energy_source"] == "nvml_energy_counter"
@@ -351,3 +357,17 @@ def test_summary_missing_idle_on_one_device_makes_above_idle_none() -> None:
     assert s["energy_j"] == 200.0
     assert s["idle_power_w"] is None
     assert s["energy_above_idle_j"] is None
+
+
+def test_the_set_knows_its_counters_refresh_period_after_an_idle_measurement(
+    tmp_path: Path,
+) -> None:
+    """What measure() sizes windows and steps rounds by (meters.sampling_grid)."""
+    fake = _node(2)  # counters refreshing every 20 ms
+    meters = _build(tmp_path, fake, device="cpu", gpus="all", idle_s=0.3)
+    assert meters.counter_period_s is None
+    meters.measure_idle("cold")
+    assert meters.counter_period_s == pytest.approx(0.02, rel=0.3)
+    with pytest.raises(ValueError, match="idle phase"):
+        meters.measure_idle("lukewarm")
+    meters.close()

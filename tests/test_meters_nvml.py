@@ -140,7 +140,8 @@ def test_polling_fallback_integrates_power_when_counter_not_supported() -> None:
     expected = 100.0 * (t1 - t0) + 100.0 * (t1**2 - t0**2)
     assert reading.energy_j == pytest.approx(expected, rel=2e-3)  # mW rounding of samples
     assert any("NVMLError_NotSupported" in n for n in reading.notes)
-    assert any("1 s average" in n for n in reading.notes)
+    assert reading.power_source == "nvml_field_power_instant"  # not the 1 s average
+    assert not any("1 s average" in n for n in reading.notes)
 
 
 def test_no_permission_on_counter_and_power_gives_null_with_reason() -> None:
@@ -240,9 +241,9 @@ def test_only_our_process_is_valid_and_lone_foreign_pid_is_ambiguous() -> None:
     assert any(n.startswith("process_check_ambiguous") for n in reading.notes)
 
 
-def test_sm_clock_change_is_invalid() -> None:
+def test_sm_clock_change_is_invalid_when_the_clock_was_to_stay_fixed() -> None:
     gpu = FakeGpu(make_uuid(0), sm_clock_mhz=lambda t: 1410 if t < 1.0 else 1395)
-    meter, clock = _fake_time_meter(gpu, min_window_s=1.0)
+    meter, clock = _fake_time_meter(gpu, min_window_s=1.0, expect_fixed_sm_clock=True)
     reading = _window(meter, lambda: clock.sleep(2.0))
     assert reading.invalid_reasons == ("sm_clock_changed:1410->1395MHz",)
 
@@ -259,7 +260,11 @@ def test_temperature_rise_above_limit_is_invalid() -> None:
 def test_unreadable_checks_are_notes_not_failures() -> None:
     gpu = FakeGpu(
         make_uuid(0),
-        errors={"nvmlDeviceGetComputeRunningProcesses": 4, "nvmlDeviceGetTemperature": 3},
+        errors={
+            "nvmlDeviceGetComputeRunningProcesses": 4,
+            "nvmlDeviceGetTemperatureV": 3,
+            "nvmlDeviceGetTemperature": 3,
+        },
     )
     meter, clock = _fake_time_meter(gpu, min_window_s=1.0)
     reading = _window(meter, lambda: clock.sleep(2.0))

@@ -81,3 +81,46 @@ def test_int8_quantizes_every_linear_and_keeps_outputs_close() -> None:
     assert torch.nn.Linear not in kinds
     assert sum(k is torch.ao.nn.quantized.dynamic.Linear for k in kinds) == 2
     assert torch.allclose(quantized(x), expected, atol=0.05)
+
+
+class _Props:
+    def __init__(self, name: str, major: int, minor: int) -> None:
+        self.name, self.major, self.minor = name, major, minor
+
+
+V100 = _Props("Tesla V100-SXM2-32GB", 7, 0)
+A100 = _Props("NVIDIA A100-SXM4-80GB", 8, 0)
+
+
+def _emulated_cuda(monkeypatch: pytest.MonkeyPatch, devices: list[_Props], current: int) -> None:
+    """torch.cuda as on a machine with ``devices``: torch's own is_bf16_supported runs on top
+    (it asks the *current* device and, by default, accepts bf16 that only emulation runs)."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: len(devices))
+    monkeypatch.setattr(torch.cuda, "current_device", lambda: current)
+    monkeypatch.setattr(torch.cuda, "get_device_properties", lambda d=None: devices[int(d or 0)])
+    # On a V100 a bf16 tensor can be created (emulated), so torch's fallback check says yes.
+    monkeypatch.setattr(torch.cuda, "_check_bf16_tensor_supported", lambda device: True)
+
+
+@pytest.mark.parametrize(
+    ("devices", "current", "device"),
+    [
+        ([V100], 0, "cuda:0"),  # emulation is not support
+        ([A100, V100], 0, "cuda:1"),  # the current device is not the one that runs
+    ],
+    ids=["v100-emulated", "resolved-device-not-current"],
+)
+def test_bfloat16_refused_on_the_resolved_device_without_emulation(
+    monkeypatch: pytest.MonkeyPatch, devices: list[_Props], current: int, device: str
+) -> None:
+    _emulated_cuda(monkeypatch, devices, current)
+    assert torch.cuda.is_bf16_supported()  # what the code asked before: a yes for a V100
+    with pytest.raises(PrecisionError, match=rf"bfloat16 is not supported by {device}.*7\.0"):
+        resolve(device, "bfloat16")
+
+
+def test_bfloat16_allowed_on_compute_capability_8(monkeypatch: pytest.MonkeyPatch) -> None:
+    devices = [_Props("Tesla V100-SXM2-32GB", 7, 0), _Props("NVIDIA H100 80GB HBM3", 9, 0)]
+    _emulated_cuda(monkeypatch, devices, current=0)
+    assert resolve("cuda:1", "bfloat16").dtype == "bfloat16"

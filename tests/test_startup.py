@@ -49,7 +49,8 @@ def test_building_every_parser_imports_nothing_heavy() -> None:
         "from whisperbench.cli import build_parser\n"
         "parser = build_parser()\n"
         "for argv in (['run'], ['models'], ['compare', 'A', 'B'], ['report', 'A'],\n"
-        "             ['sweep', 'plan', 'p.toml'], ['sweep', 'run', 'p.toml'], ['merge', 'S', '-o', 'm']):\n"
+        "             ['sweep', 'plan', 'p.toml'], ['sweep', 'run', 'p.toml'],\n"
+        "             ['merge', 'S', '-o', 'm']):\n"
         "    parser.parse_args(argv)\n"
         "import whisperbench.options, whisperbench.app.arguments"
     )

@@ -2,13 +2,19 @@
 
 Both front ends call :func:`measure`: the pytest fixtures hand it a ``run_rounds`` that goes
 through ``benchmark.pedantic`` (so pytest-benchmark times the same rounds), the CLI lets it
-loop. Warm-up runs before the meter window opens, so it is in no figure (measurement rule 3);
-idle power is sampled before the warm-up, while the device is quiet (rule 6).
+loop. Warm-up runs before the meter window opens, so it is in no figure (measurement rule 3).
+Idle power is sampled twice (rule 6): cold, before the warm-up, with the device at rest; and
+warm, after it, right before the window, with the device idle at its working performance
+state. Energy above idle subtracts the warm figure; both are recorded.
 
 When an energy sensor is metered, the window must last at least ``min_window_s``
-(measurement rule 5): the number of rounds is raised to fill it (with a 20% margin),
-estimated from the fastest warm-up round after the first, and capped by ``max_rounds``. The
-meters flag a window that still falls short.
+(measurement rule 5) — scaled up for GPU counters refreshing slower than every 100 ms — and
+the number of rounds is raised to fill it (with a 20% margin), estimated from the fastest
+warm-up round after the first, and capped by ``max_rounds``. The meters flag a window that
+still falls short. With a GPU counter metered, rounds whose length would keep starting at
+the same phase of the counter period get a short idle pause before each (``phase_step_pause_s``,
+recorded; the pauses' idle energy is taken out of the GPU figures), and a window whose rounds
+still did is flagged ``sampling_grid_lock`` (:mod:`whisperbench.meters.sampling_grid`).
 """
 
 from __future__ import annotations
@@ -24,6 +30,11 @@ import torch
 
 from whisperbench.meters.memory import weights_size_bytes
 from whisperbench.meters.readings import WindowReadings
+from whisperbench.meters.sampling_grid import (
+    REFERENCE_COUNTER_PERIOD_S,
+    grid_lock_reason,
+    phase_step_pause_s,
+)
 from whisperbench.models.loading import LoadedModel
 from whisperbench.rounds import Round
 from whisperbench.schema import ModelFacts, Result
@@ -44,12 +55,13 @@ RunRounds = Callable[[Callable[[], Round], int], None]
 
 
 class WindowMeters(Protocol):
-    """What :func:`measure` needs from a meter set (``whisperbench.meters.MeterSet``)."""
+    """What :func:`measure` needs from a meter set (``whisperbench.meters.MeterSet``); a
+    ``counter_period_s`` attribute (the GPU counters' update period) is used when present."""
 
     @property
     def energy_active(self) -> bool: ...
 
-    def measure_idle(self) -> None: ...
+    def measure_idle(self, phase: str = "warm") -> None: ...
 
     def begin(self) -> None: ...
 
@@ -81,7 +93,14 @@ class MeasureSettings:
 
 
 class RoundRecorder:
-    """One call is one round: the transcriber over every batch, in order; keeps each Round."""
+    """One call is one round: the transcriber over every batch, in order; keeps each Round.
+
+    :meth:`pause` is called before each round, outside its timing (``run_in_loop`` calls it;
+    pytest-benchmark's ``pedantic`` takes it as ``setup``): it idles ``pause_s`` seconds before
+    every round but the first, to step the rounds across the GPU power sensor's sampling grid
+    (:func:`whisperbench.meters.sampling_grid.plan_phase_steps`). ``starts`` keeps each
+    round's start (``perf_counter`` seconds).
+    """
 
     def __init__(
         self,
@@ -93,8 +112,25 @@ class RoundRecorder:
         self.batches = [list(batch) for batch in batches]
         self.on_batch = on_batch
         self.rounds: list[Round] = []
+        self.starts: list[float] = []
+        self.pause_s = 0.0
+        self.paused_s = 0.0  #: seconds actually paused since the rounds were last cleared
+
+    def clear(self) -> None:
+        """Forget the rounds (after warm-up): their results, starts and pauses."""
+        self.rounds.clear()
+        self.starts.clear()
+        self.paused_s = 0.0
+
+    def pause(self) -> None:
+        """Idle ``pause_s`` before a round that follows another (not timed as a round)."""
+        if self.pause_s > 0 and self.rounds:
+            started = time.perf_counter()
+            time.sleep(self.pause_s)
+            self.paused_s += time.perf_counter() - started
 
     def __call__(self) -> Round:
+        self.starts.append(time.perf_counter())
         done = []
         for batch in self.batches:
             done.append(self.transcriber(batch))
@@ -106,8 +142,12 @@ class RoundRecorder:
 
 
 def run_in_loop(target: Callable[[], Round], n: int) -> None:
-    """Run ``target`` ``n`` times (the app's and the scripts' way of running rounds)."""
+    """Run ``target`` ``n`` times (the app's and the scripts' way of running rounds), calling
+    its ``pause`` (if it has one) before each."""
+    pause = getattr(target, "pause", None)
     for _ in range(n):
+        if pause is not None:
+            pause()
         target()
 
 
@@ -130,6 +170,7 @@ def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
         threads=torch.get_num_threads(),  # intra-op threads for CPU work (features, CPU ops)
         load_s=loaded.load_s,
         decoding=transcriber.recorded_settings(),
+        timing_mode=transcriber.timing,
     )
 
 
@@ -156,8 +197,8 @@ def measure(
     ``describe()``), transcribed in batches of ``batch_size`` (default: all in one batch); a
     round is one pass over every batch. ``on_batch`` is called after each batch (progress
     bars); keep it cheap, it runs inside measured rounds. ``on_phase`` is told each phase as
-    it starts (``idle``, ``warmup``, ``measure``), outside every measured round (profiles,
-    logs). The meters are always ended, even when a round raises.
+    it starts (``idle``, ``warmup``, ``idle_warm``, ``measure``), outside every measured
+    round (profiles, logs). The meters are always ended, even when a round raises.
     """
     phase = on_phase or (lambda _: None)
     if not clips:
@@ -167,7 +208,7 @@ def measure(
     recorder = RoundRecorder(transcriber, [[clip.samples for clip in b] for b in batches], on_batch)
     if meters is not None:
         phase("idle")
-        meters.measure_idle()  # model loaded, nothing running yet: the quietest moment
+        meters.measure_idle("cold")  # model loaded, nothing run yet: the device at rest
     stretch = meters is not None and meters.energy_active and settings.min_window_s > 0
     # The first round is the slowest (allocations, lazy init): to size an energy window,
     # time a later one, so stretching needs at least two warm-up rounds.
@@ -178,13 +219,24 @@ def measure(
         started = time.perf_counter()
         recorder()
         warmup_round_s.append(time.perf_counter() - started)
-    recorder.rounds.clear()
+    recorder.clear()
+    if meters is not None:
+        # The device idle at its working state, right before the window: what energy above
+        # idle subtracts (meters.readings.ABOVE_IDLE_REFERENCE).
+        phase("idle_warm")
+        meters.measure_idle("warm")
+    period_s = getattr(meters, "counter_period_s", None) if stretch else None
 
     rounds = settings.rounds
     if stretch and warmup_round_s:
         per_round_s = min(warmup_round_s[1:] or warmup_round_s)
-        needed = math.ceil(_WINDOW_MARGIN * settings.min_window_s / per_round_s)
+        min_window_s = settings.min_window_s
+        if period_s is not None:  # a slow counter needs a longer window (edge idle <= period)
+            min_window_s *= max(1.0, period_s / REFERENCE_COUNTER_PERIOD_S)
+        needed = math.ceil(_WINDOW_MARGIN * min_window_s / per_round_s)
         rounds = min(max(rounds, needed), settings.max_rounds)
+        if period_s is not None:
+            recorder.pause_s = phase_step_pause_s(per_round_s, period_s, rounds)
 
     readings: WindowReadings | None = None
     phase("measure")
@@ -199,6 +251,7 @@ def measure(
 
     audio_s = recorder.rounds[0].audio_s if recorder.rounds else 0.0
     tokens = sum(r.tokens for r in recorder.rounds)
+    lock = grid_lock_reason(recorder.starts, period_s)
     return Result(
         facts=model_facts(transcriber.loaded, transcriber),
         audio=[clip.describe() for clip in clips],
@@ -208,9 +261,15 @@ def measure(
         warmup_rounds=warmup_rounds,
         memory=readings.memory if readings is not None else None,
         energy=(
-            readings.energy_figures(audio_s * len(recorder.rounds), tokens)
+            readings.energy_figures(
+                audio_s * len(recorder.rounds),
+                tokens,
+                [lock] if lock else [],
+                idle_pause_s=recorder.paused_s,
+            )
             if readings is not None
             else None
         ),
         device_state=readings.state if readings is not None else None,
+        phase_step_pause_s=recorder.pause_s,
     )

@@ -32,6 +32,7 @@ from whisperbench.devices import device_type, gpus_type
 from whisperbench.models.loading import WEIGHT_SOURCES
 from whisperbench.models.precision import DTYPES
 from whisperbench.models.registry import MODELS
+from whisperbench.transcribe import TIMING_MODES
 
 __all__ = [
     "SUITE_PREFIX",
@@ -270,6 +271,17 @@ class RunOptions:
             "GPUs whose energy is metered: auto (the model's), all, none, or NVML indices '0,1'",
             gpus_type,
             metavar="WHICH",
+        ),
+    )
+    timing: str = _option(
+        "phases",
+        OptionSpec(
+            "timing",
+            "phases: time the encoder inside generate (synchronizes the GPU there, which idles "
+            "it between launches); end-to-end: synchronize only at each call's edges, for "
+            "energy-critical runs (encoder/decoder seconds are then null)",
+            choice(TIMING_MODES, "timing mode"),
+            metavar="MODE",
         ),
     )
 

@@ -1,5 +1,8 @@
 """The data contract: every name whisperbench writes, its unit, and the result behind them.
 
+Length: over 450 lines because it is the one owner of every output name (the architecture
+test forbids spelling them elsewhere), with the result that writes them.
+
 This module is the one owner of output names. Writers (the result below, the app's seed
 record) and readers (``compare``, ``report``, the sweep merge) take names from here; no other
 module spells a result field as a string (``tests/test_architecture.py`` checks it).
@@ -26,6 +29,7 @@ from typing import Any, Final
 
 from whisperbench import metrics
 from whisperbench.meters.readings import (
+    ABOVE_IDLE_REFERENCE,
     DeviceStateReading,
     EnergyFigures,
     MemoryReading,
@@ -81,6 +85,12 @@ AUDIO_S: Final = "audio_s"  #: audio seconds per round
 # -- benchmark.extra_info: what it cost -------------------------------------------------------
 ROUNDS: Final = "rounds"
 WARMUP_ROUNDS: Final = "warmup_rounds"
+#: "phases" (encoder timed by synchronizing hooks inside generate) or "end-to-end" (no
+#: synchronization inside generate; encoder_s, decoder_s and s_per_token are null).
+TIMING_MODE: Final = "timing_mode"
+#: Seconds of device-idle pause before each measured round but the first, stepping rounds
+#: across the GPU power sensor's sampling grid (0: none needed; meters.sampling_grid).
+PHASE_STEP_PAUSE_S: Final = "phase_step_pause_s"
 INFERENCE_S: Final = "inference_s"
 FEATURES_S: Final = "features_s"
 ENCODER_S: Final = "encoder_s"
@@ -117,10 +127,23 @@ ENERGY_VALID: Final = "energy_valid"
 ENERGY_INVALID_REASONS: Final = "energy_invalid_reasons"
 ENERGY_NULL_REASON: Final = "energy_null_reason"
 ENERGY_DEVICES: Final = "energy_devices"
+#: What the figure covers: gpu, gpu_whole_mig_parent, superchip_module (GH200: GPU, CPU and
+#: memory), cpu_package ... (joined by "+" at the top level; also in each device's entry).
+ENERGY_SCOPE: Final = "energy_scope"
+IDLE_POWER_COLD_W: Final = "idle_power_cold_w"  #: idle before warm-up, the device at rest
+IDLE_POWER_WARM_W: Final = "idle_power_warm_w"  #: idle right before the window, after warm-up
+#: Which idle figure energy_above_idle_j subtracts ("warm"; meters.readings).
+IDLE_REFERENCE: Final = "idle_reference"
+#: The power reading a polling meter integrated: nvml_field_power_instant | nvml_power_usage.
+POWER_SOURCE: Final = "power_source"
 #: Besides the energy keys, each ENERGY_DEVICES entry names its device:
 NVML_INDEX: Final = "nvml_index"
 UUID: Final = "uuid"
-ENERGY_SCOPE: Final = "energy_scope"
+#: ... and says how its figure was read (counter edges; notes on checks that could not run):
+EDGE_UNCERTAINTY_S: Final = "edge_uncertainty_s"  #: sum of both edges' bracket half-widths
+EDGE_IDLE_S: Final = "edge_idle_s"  #: window seconds outside the work (device idle)
+COUNTER_UPDATE_PERIOD_S: Final = "counter_update_period_s"
+ENERGY_NOTES: Final = "energy_notes"
 
 #: Energy figures that are null when the window is invalid (not shown as measurements).
 ENERGY_FIGURES: tuple[str, ...] = (
@@ -269,6 +292,7 @@ class ModelFacts:
     threads: int
     load_s: float
     decoding: DecodingFacts
+    timing_mode: str = "phases"  #: see TIMING_MODE
 
 
 @dataclass(frozen=True)
@@ -289,6 +313,7 @@ class Result:
     memory: MemoryReading | None = None
     energy: WindowEnergy | None = None
     device_state: DeviceStateReading | None = None
+    phase_step_pause_s: float = 0.0  #: see PHASE_STEP_PAUSE_S
 
     def __post_init__(self) -> None:
         if not self.rounds:
@@ -331,7 +356,11 @@ class Result:
         """The flat ``benchmark.extra_info`` dict (per-round values are per-round means)."""
         facts = self.facts
         rtf_value = self.rtf
-        per_token = [r.s_per_token for r in self.rounds if r.s_per_token is not None]
+        per_token = [  # none in end-to-end timing (decoder_s not measured: NaN)
+            r.s_per_token
+            for r in self.rounds
+            if r.s_per_token is not None and math.isfinite(r.s_per_token)
+        ]
         info: dict[str, Any] = {
             SCHEMA_VERSION_FIELD: SCHEMA_VERSION,
             MODEL: facts.model,
@@ -358,6 +387,8 @@ class Result:
             AUDIO_S: self.audio_s,
             ROUNDS: len(self.rounds),
             WARMUP_ROUNDS: self.warmup_rounds,
+            TIMING_MODE: facts.timing_mode,
+            PHASE_STEP_PAUSE_S: self.phase_step_pause_s,
             INFERENCE_S: self._mean("inference_s"),
             FEATURES_S: self._mean("features_s"),
             ENCODER_S: self._mean("encoder_s"),
@@ -402,16 +433,22 @@ def memory_fields(memory: MemoryReading) -> dict[str, Any]:
 
 def energy_fields(energy: WindowEnergy) -> dict[str, Any]:
     """The window's energy under its output names, with every device's entry."""
-    devices = [
-        {
+    devices = []
+    for device in energy.devices:
+        entry = {
             DEVICE: device.device,
             NVML_INDEX: device.nvml_index,
             UUID: device.uuid,
             ENERGY_SCOPE: device.energy_scope,
             **_figure_fields(device.figures),
         }
-        for device in energy.devices
-    ]
+        reading = device.reading
+        if reading is not None:
+            entry[EDGE_UNCERTAINTY_S] = reading.edge_uncertainty_s
+            entry[EDGE_IDLE_S] = reading.edge_idle_s
+            entry[COUNTER_UPDATE_PERIOD_S] = reading.counter_update_period_s
+            entry[ENERGY_NOTES] = list(reading.notes)
+        devices.append(entry)
     return {**_figure_fields(energy.total), ENERGY_DEVICES: devices}
 
 
@@ -428,6 +465,11 @@ def _figure_fields(figures: EnergyFigures) -> dict[str, Any]:
         ENERGY_VALID: figures.valid,
         ENERGY_INVALID_REASONS: list(figures.invalid_reasons),
         ENERGY_NULL_REASON: figures.null_reason,
+        ENERGY_SCOPE: figures.scope,
+        IDLE_POWER_COLD_W: figures.idle_power_cold_w,
+        IDLE_POWER_WARM_W: figures.idle_power_warm_w,
+        IDLE_REFERENCE: ABOVE_IDLE_REFERENCE,
+        POWER_SOURCE: figures.power_source,
     }
 
 

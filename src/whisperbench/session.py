@@ -98,7 +98,7 @@ class Session:
         self.checked = checked
         self.loaded = loaded
         self.meters = meters
-        self.transcriber = Transcriber(loaded, checked.decode)
+        self.transcriber = Transcriber(loaded, checked.decode, timing=checked.options.timing)
 
     @property
     def options(self) -> RunOptions:

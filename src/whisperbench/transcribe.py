@@ -13,11 +13,18 @@ Phases:
 
 ``inference_s`` is the wall time of the whole call; it is what RTF divides by audio seconds.
 Model loading, file decoding and resampling happen before and are never inside it.
+
+Timing modes (``timing``): ``"phases"`` times the encoder with hooks that synchronize the
+device inside ``generate``, which idles a GPU between launches and so adds energy and time;
+``"end-to-end"`` (for energy-critical runs) registers no synchronizing hook: only the edges of
+the call are synchronized, ``encoder_s`` and ``decoder_s`` are NaN (null in results) and
+``inference_s`` is what the device did, undisturbed.
 """
 
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,7 +40,11 @@ from whisperbench.models.registry import ModelSpec
 from whisperbench.rounds import PhaseTimes, Transcription
 from whisperbench.schema import DecodingFacts
 
-__all__ = ["WORD_TIME_STEP_S", "DecodeSettings", "Transcriber", "check_language"]
+__all__ = ["TIMING_MODES", "WORD_TIME_STEP_S", "DecodeSettings", "Transcriber", "check_language"]
+
+#: ``phases``: encoder timed inside ``generate`` (synchronizing hooks); ``end-to-end``: only
+#: the call's edges synchronized (see the module docstring).
+TIMING_MODES = ("phases", "end-to-end")
 
 #: The resolution of word times, in seconds: Whisper's encoder frames are 20 ms apart (10 ms
 #: mel hop, stride-2 convolution), its timestamp tokens step by 20 ms, and transformers' token
@@ -95,22 +106,28 @@ def check_language(spec: ModelSpec, settings: DecodeSettings) -> None:
 
 
 class _EncoderClock:
-    """Forward hooks that time every encoder pass inside ``generate`` and count decoder passes."""
+    """Forward hooks that time every encoder pass inside ``generate`` and count decoder passes.
 
-    def __init__(self, model: Any, sync: Callable[[], None]) -> None:
+    With ``time_encoder=False`` only the decoder passes are counted (a hook that never
+    synchronizes) and ``encoder_s`` stays NaN.
+    """
+
+    def __init__(self, model: Any, sync: Callable[[], None], time_encoder: bool = True) -> None:
         self._sync = sync
-        self.encoder_s = 0.0
+        self._time_encoder = time_encoder
+        self.encoder_s = 0.0 if time_encoder else math.nan
         self.decoder_calls = 0
         self._started = 0.0
         whisper = model.model if hasattr(model, "model") else model
-        self._handles = [
-            whisper.encoder.register_forward_pre_hook(self._encoder_begin),
-            whisper.encoder.register_forward_hook(self._encoder_end),
-            whisper.decoder.register_forward_pre_hook(self._decoder_call),
-        ]
+        self._handles = [whisper.decoder.register_forward_pre_hook(self._decoder_call)]
+        if time_encoder:
+            self._handles += [
+                whisper.encoder.register_forward_pre_hook(self._encoder_begin),
+                whisper.encoder.register_forward_hook(self._encoder_end),
+            ]
 
     def reset(self) -> None:
-        self.encoder_s = 0.0
+        self.encoder_s = 0.0 if self._time_encoder else math.nan
         self.decoder_calls = 0
 
     def _encoder_begin(self, *_: Any) -> None:
@@ -135,11 +152,16 @@ class Transcriber:
     Use as a context manager (or call :meth:`close`) to remove the timing hooks.
     """
 
-    def __init__(self, loaded: LoadedModel, settings: DecodeSettings | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedModel, settings: DecodeSettings | None = None, *, timing: str = "phases"
+    ) -> None:
+        if timing not in TIMING_MODES:
+            raise ValueError(f"timing must be one of {', '.join(TIMING_MODES)}, got {timing!r}")
         self.loaded = loaded
         self.settings = settings or DecodeSettings()
+        self.timing = timing
         self._sync = synchronizer(loaded.precision.device)
-        self._clock = _EncoderClock(loaded.model, self._sync)
+        self._clock = _EncoderClock(loaded.model, self._sync, time_encoder=timing == "phases")
         self._generation_config = self._build_generation_config()
         self._generate_kwargs = self._build_generate_kwargs()
 

@@ -9,7 +9,9 @@ sampling thread outlives the window.
 Usage::
 
     meters = build_meter_set(device="cuda:0")
-    meters.measure_idle()                  # optional; otherwise done before the first window
+    meters.measure_idle("cold")            # optional: before warm-up
+    ...                                    # warm up
+    meters.measure_idle("warm")            # optional; otherwise done before the first window
     with meters:                           # begin() ... end()
         run_one_round()
         while meters.energy_active and meters.elapsed_s() < meters.min_window_s:
@@ -71,8 +73,9 @@ class Meter(Protocol[R_co]):
 class EnergyMeter(Meter[EnergyReading], Protocol):
     """An energy meter: a :class:`Meter` that also measures an idle baseline.
 
-    ``start_idle()`` / ``finish_idle()`` bracket an idle period (nothing running); the meter
-    keeps the idle power and reports it in every later reading.
+    ``start_idle()`` / ``finish_idle(phase)`` bracket an idle period (nothing running); the
+    meter keeps the idle power of that phase (``"cold"``: before warm-up; ``"warm"``: right
+    before the window) and reports both in every later reading.
     """
 
     @property
@@ -84,8 +87,8 @@ class EnergyMeter(Meter[EnergyReading], Protocol):
         """Begin the idle baseline."""
         ...
 
-    def finish_idle(self) -> None:
-        """End the idle baseline and keep the idle power."""
+    def finish_idle(self, phase: str = "warm") -> None:
+        """End the idle baseline and keep the idle power as ``phase``'s."""
         ...
 
 
@@ -144,6 +147,16 @@ class MeterSet:
         return tuple(m for m in self.meters if isinstance(m, EnergyMeter))
 
     @property
+    def counter_period_s(self) -> float | None:
+        """The longest update period the GPU energy counters showed during an idle
+        measurement, seconds (a meter's ``update_period_s``); ``None`` when none was
+        measured."""
+        periods = [
+            p for m in self.energy_meters if (p := getattr(m, "update_period_s", None)) is not None
+        ]
+        return max(periods) if periods else None
+
+    @property
     def energy_active(self) -> bool:
         """True when any energy sensor is read; then stretch windows to :attr:`min_window_s`."""
         return any(m.active for m in self.energy_meters)
@@ -160,16 +173,25 @@ class MeterSet:
         """True between :meth:`begin` and :meth:`end`."""
         return self._t0 is not None
 
-    def measure_idle(self) -> None:
+    def measure_idle(self, phase: str = "warm") -> None:
         """Measure idle power on every active energy meter, all at once, over ``idle_s``.
 
-        Call it at a quiet moment (model loaded, nothing running); otherwise :meth:`begin`
-        calls it before the first window. Nothing happens when ``idle_s`` is 0 (readings then
-        carry ``idle_null_reason``).
+        ``phase`` is ``"cold"`` (before warm-up: the device at rest) or ``"warm"`` (after
+        warm-up, right before the window: the device idle at its working state, which energy
+        above idle subtracts). Without a warm measurement :meth:`begin` takes one before the
+        first window. Nothing happens when ``idle_s`` is 0 (readings then carry
+        ``idle_null_reason``).
+
+        Raises:
+            ValueError: an unknown phase.
+            RuntimeError: inside an open window.
         """
+        if phase not in ("cold", "warm"):
+            raise ValueError(f"idle phase must be 'cold' or 'warm', got {phase!r}")
         if self.in_window:
             raise RuntimeError("measure_idle() inside an open window")
-        self._idle_done = True
+        if phase == "warm":
+            self._idle_done = True
         active = [m for m in self.energy_meters if m.active]
         if self.idle_s <= 0 or not active:
             return
@@ -187,7 +209,7 @@ class MeterSet:
             errors: list[BaseException] = []
             for meter in reversed(started):
                 try:
-                    meter.finish_idle()
+                    meter.finish_idle(phase)
                 except BaseException as exc:
                     errors.append(exc)
             if errors:
@@ -200,7 +222,7 @@ class MeterSet:
         if self.in_window:
             raise RuntimeError("begin() while a window is open")
         if not self._idle_done:
-            self.measure_idle()
+            self.measure_idle("warm")
         self.readings = None
         self._synchronize()
         started: list[Meter[Reading]] = []
@@ -356,7 +378,7 @@ class NullEnergyMeter:
     def start_idle(self) -> None:
         """Nothing to measure."""
 
-    def finish_idle(self) -> None:
+    def finish_idle(self, phase: str = "warm") -> None:
         """Nothing to measure."""
 
     def close(self) -> None:

@@ -33,6 +33,7 @@ from whisperbench.meters.nvml_api import NvmlResult, import_nvml, nvml_query
 from whisperbench.meters.readings import DeviceStateReading
 
 __all__ = [
+    "THROTTLE_COUNTER_FIELDS",
     "THROTTLE_REASON_BITS",
     "DeviceStateMeter",
     "GpuRef",
@@ -43,6 +44,8 @@ __all__ = [
     "host_info",
     "host_snapshot",
     "machine_info",
+    "read_temperature_c",
+    "read_throttle_ns",
     "window_snapshot",
 ]
 
@@ -73,6 +76,52 @@ def decode_throttle_reasons(mask: int) -> list[str]:
     if unknown:
         names.append(f"0x{unknown:x}")
     return names
+
+
+#: Cumulative clock-event ("throttle") counters NVML keeps, ns: name -> NVML_FI_DEV_* field id
+#: (NVML_FI_DEV_PERF_POLICY_POWER/_THERMAL/_SYNC_BOOST/_BOARD_LIMIT and
+#: NVML_FI_DEV_CLOCKS_EVENT_REASON_SW_THERM/HW_THERM/HW_POWER_BRAKE_SLOWDOWN). Their difference
+#: over a window says how long the clocks were held down *inside* it; the event-reason mask
+#: is only the state at the instant of the read.
+THROTTLE_COUNTER_FIELDS: tuple[tuple[str, int], ...] = (
+    ("SwPowerCap", 74),
+    ("Thermal", 75),
+    ("SyncBoost", 76),
+    ("BoardLimit", 77),
+    ("SwThermalSlowdown", 269),
+    ("HwThermalSlowdown", 270),
+    ("HwPowerBrakeSlowdown", 271),
+)
+
+
+def read_temperature_c(nvml: ModuleType, handle: Any) -> NvmlResult:
+    """GPU temperature, °C: ``nvmlDeviceGetTemperatureV``, else the deprecated
+    ``nvmlDeviceGetTemperature`` ("will be removed in CUDA 14.0") for drivers before it."""
+    sensor = getattr(nvml, "NVML_TEMPERATURE_GPU", 0)
+    result = nvml_query(nvml, "nvmlDeviceGetTemperatureV", handle, sensor)
+    if result.ok:
+        return result
+    legacy = nvml_query(nvml, "nvmlDeviceGetTemperature", handle, sensor)
+    if legacy.ok:
+        return legacy
+    return NvmlResult(None, f"{result.reason}; {legacy.reason}", legacy.code)
+
+
+def read_throttle_ns(nvml: ModuleType, handle: Any) -> tuple[dict[str, int] | None, str | None]:
+    """The cumulative throttle counters of :data:`THROTTLE_COUNTER_FIELDS` that the driver
+    answers, ns; ``(None, reason)`` when it answers none."""
+    ids = [field_id for _, field_id in THROTTLE_COUNTER_FIELDS]
+    result = nvml_query(nvml, "nvmlDeviceGetFieldValues", handle, ids)
+    if not result.ok:
+        return None, result.reason
+    counters = {
+        name: int(entry.value.ullVal)
+        for (name, _), entry in zip(THROTTLE_COUNTER_FIELDS, result.value, strict=False)
+        if int(entry.nvmlReturn) == 0
+    }
+    if not counters:
+        return None, "nvmlDeviceGetFieldValues: no throttle counter supported"
+    return counters, None
 
 
 def format_cuda_version(version: int) -> str:
@@ -117,8 +166,10 @@ def gpu_snapshot(nvml: ModuleType, gpu: GpuRef) -> dict[str, object]:
     """The per-window state of one GPU (clocks in MHz, power in W, temperature in °C).
 
     Keys: ``device, nvml_index, sm_clock_mhz, mem_clock_mhz, app_sm_clock_mhz,
-    app_mem_clock_mhz, power_limit_w, power_w, temperature_c, throttle_reasons,
-    throttle_reasons_mask, unavailable``. NVML has no getter for clocks locked with
+    app_mem_clock_mhz, power_limit_w, power_w, graphics_clock_mhz, temperature_c,
+    throttle_counters_s, throttle_reasons, throttle_reasons_mask, unavailable``
+    (``throttle_counters_s``: cumulative seconds each clock-event reason held the clocks down,
+    see :data:`THROTTLE_COUNTER_FIELDS`). NVML has no getter for clocks locked with
     ``nvmlDeviceSetGpuLockedClocks`` (``nvidia-smi -lgc``): the lock shows as the current SM
     clock staying put, which the energy meter checks across each window.
     """
@@ -133,9 +184,16 @@ def gpu_snapshot(nvml: ModuleType, gpu: GpuRef) -> dict[str, object]:
     f.put("power_limit_w", nvml_query(nvml, "nvmlDeviceGetEnforcedPowerLimit", h), _mw_to_w)
     f.put("power_w", nvml_query(nvml, "nvmlDeviceGetPowerUsage", h), _mw_to_w)
     f.put(
-        "temperature_c",
-        nvml_query(nvml, "nvmlDeviceGetTemperature", h, nvml.NVML_TEMPERATURE_GPU),
+        "graphics_clock_mhz",
+        nvml_query(nvml, "nvmlDeviceGetClockInfo", h, nvml.NVML_CLOCK_GRAPHICS),
         int,
+    )
+    f.put("temperature_c", read_temperature_c(nvml, h), int)
+    throttle, throttle_reason = read_throttle_ns(nvml, h)
+    f.put(
+        "throttle_counters_s",
+        NvmlResult(throttle, throttle_reason),
+        lambda v: {name: ns / 1e9 for name, ns in v.items()},
     )
     reasons = nvml_query(nvml, "nvmlDeviceGetCurrentClocksEventReasons", h)
     if not reasons.ok:

@@ -18,6 +18,7 @@ from whisperbench.meters.gpu_mapping import (
 )
 from whisperbench.meters.memory import MemoryMeter
 from whisperbench.meters.nvml_api import import_nvml, nvml_query
+from whisperbench.meters.nvml_edges import CounterEdges
 from whisperbench.meters.nvml_energy import NvmlEnergyMeter
 from whisperbench.meters.rapl import DEFAULT_POWERCAP_ROOT, RaplEnergyMeter, discover_rapl
 from whisperbench.meters.rapl import read_text as _read_sysfs
@@ -60,7 +61,8 @@ def build_meter_set(
             With GPUs selected, the window's ``energy_j`` is the GPUs' sum; a selected GPU
             that cannot be metered makes it ``None`` with the reason (never a silent fall-back
             to fewer GPUs or to the CPU). Without GPUs, ``energy_j`` is RAPL's package + DRAM.
-        idle_s: seconds of idle baseline measured before the first window (0: none).
+        idle_s: seconds of each idle baseline (cold before warm-up, warm right before the
+            window; 0: none).
         min_window_s: energy windows shorter than this are flagged invalid.
         rapl_root: the powercap tree.
         nvml_module: an NVML module to use instead of ``import pynvml`` (tests). Otherwise
@@ -145,11 +147,15 @@ def build_meter_set(
                         continue
                     if own is not None and own.nvml_index == found.nvml_index:
                         found = dataclasses.replace(
-                            found, used_by_process=True, mig_uuid=own.mig_uuid
+                            found,
+                            used_by_process=True,
+                            mig_uuid=own.mig_uuid,
+                            mig_handle=own.mig_handle,
                         )
                     targets.append(found)
 
         assert nvml is not None or not targets
+        edges = CounterEdges()  # every GPU's window edges aligned together
         for target in targets:
             assert nvml is not None
             energy_meters.append(
@@ -161,6 +167,7 @@ def build_meter_set(
                     temperature_rise_limit_c=temperature_rise_limit_c,
                     poll_interval_s=power_poll_interval_s,
                     align_to_counter=align_to_counter,
+                    edges=edges,
                 )
             )
 
@@ -176,7 +183,7 @@ def build_meter_set(
         memory = MemoryMeter(
             cuda_device=ordinal if cuda_memory else None,
             nvml=nvml,
-            nvml_handles=[own.handle] if own is not None else [],
+            nvml_handles=[own.process_handle] if own is not None else [],
             interval_s=rss_interval_s,
         )
         state = DeviceStateMeter(nvml, [GpuRef(t.label, t.handle, t.nvml_index) for t in targets])

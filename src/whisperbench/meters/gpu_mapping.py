@@ -5,7 +5,9 @@ torch reports for the CUDA device, else the ``CUDA_VISIBLE_DEVICES`` entry (``GP
 or prefixes, ``MIG-…`` ids, or integers). Integers are trusted only when CUDA's order equals
 NVML's PCI order (``CUDA_DEVICE_ORDER=PCI_BUS_ID``, a single GPU, or identical GPU models).
 A CUDA device that is a MIG slice is metered through its parent GPU and labelled
-``energy_scope="gpu_whole_mig_parent"``: the figure covers the whole GPU, every slice.
+``energy_scope="gpu_whole_mig_parent"``: the figure covers the whole GPU, every slice (slices
+have no energy counter). Its process and memory queries use the slice's own handle
+(``GpuTarget.mig_handle``, also found for the legacy ``MIG-GPU-<uuid>/<gi>/<ci>`` ids).
 (measurement rule 7: ``CUDA_VISIBLE_DEVICES`` reorders indices.)
 """
 
@@ -42,6 +44,9 @@ class GpuTarget:
         mapping: how the device was found: ``torch_uuid``, ``cuda_visible_devices_uuid``,
             ``cuda_visible_devices_index``, ``cuda_ordinal``, ``requested_nvml_index``.
         used_by_process: the process runs work on it (the process-check then expects our pid).
+        mig_handle: the MIG slice's own NVML handle, for process and memory queries (on a MIG
+            GPU the parent handle lists processes only to privileged callers); ``None`` when
+            not a slice or not found.
     """
 
     label: str
@@ -51,11 +56,17 @@ class GpuTarget:
     mig_uuid: str | None = None
     mapping: str = "requested_nvml_index"
     used_by_process: bool = False
+    mig_handle: Any = None
 
     @property
     def energy_scope(self) -> str:
         """``"gpu_whole_mig_parent"`` for a MIG slice, else ``"gpu"``."""
         return "gpu_whole_mig_parent" if self.mig_uuid else "gpu"
+
+    @property
+    def process_handle(self) -> Any:
+        """The handle to ask about our process and its memory: the slice's on MIG."""
+        return self.mig_handle if self.mig_handle is not None else self.handle
 
 
 def torch_cuda_uuid(ordinal: int) -> str | None:
@@ -128,7 +139,8 @@ def _by_uuid_prefix(devices: Sequence[_NvmlDevice], prefix: str) -> _NvmlDevice 
 
 def _mig_parent(
     nvml: ModuleType, devices: Sequence[_NvmlDevice], mig_uuid: str
-) -> _NvmlDevice | str:
+) -> tuple[_NvmlDevice, Any] | str:
+    """The parent GPU of a MIG slice, and the slice's handle."""
     mig = nvml_query(nvml, "nvmlDeviceGetHandleByUUID", mig_uuid)
     if not mig.ok:
         return f"MIG device {mig_uuid!r} not found: {mig.reason}"
@@ -140,32 +152,58 @@ def _mig_parent(
         return f"parent GPU index of {mig_uuid!r} unknown: {index.reason}"
     for device in devices:
         if device.index == int(index.value):
-            return device
+            return device, mig.value
     return f"parent GPU index {index.value} of {mig_uuid!r} not enumerated"
 
 
-def _match_uuid(
-    nvml: ModuleType, devices: Sequence[_NvmlDevice], ident: str
-) -> tuple[_NvmlDevice, str | None] | str:
-    """Find the NVML device for a UUID in any of its spellings; ``(device, mig_uuid)``."""
+def _legacy_mig_handle(nvml: ModuleType, parent: _NvmlDevice, ident: str) -> Any:
+    """The slice handle for an R450-era id ``MIG-GPU-<uuid>/<gi>/<ci>``: by that id where the
+    driver still knows it, else the parent's MIG device with those instance ids; ``None``."""
+    by_id = nvml_query(nvml, "nvmlDeviceGetHandleByUUID", ident)
+    if by_id.ok:
+        return by_id.value
+    try:
+        gi, ci = (int(part) for part in ident.split("/")[1:3])
+    except ValueError:
+        return None
+    count = nvml_query(nvml, "nvmlDeviceGetMaxMigDeviceCount", parent.handle)
+    for i in range(int(count.value or 0)):
+        mig = nvml_query(nvml, "nvmlDeviceGetMigDeviceHandleByIndex", parent.handle, i)
+        if not mig.ok:
+            continue
+        found_gi = nvml_query(nvml, "nvmlDeviceGetGpuInstanceId", mig.value)
+        found_ci = nvml_query(nvml, "nvmlDeviceGetComputeInstanceId", mig.value)
+        if found_gi.value == gi and found_ci.value == ci:
+            return mig.value
+    return None
+
+
+_Match = tuple[_NvmlDevice, str | None, Any]
+
+
+def _match_uuid(nvml: ModuleType, devices: Sequence[_NvmlDevice], ident: str) -> _Match | str:
+    """Find the NVML device for a UUID in any of its spellings;
+    ``(device, mig_uuid, mig_handle)``."""
     ident = ident.strip()
     if ident.startswith("MIG-GPU-"):  # R450-era MIG id: MIG-GPU-<uuid>/<gi>/<ci>
         found = _by_uuid_prefix(devices, ident[len("MIG-") :].split("/")[0])
-        return (found, ident) if isinstance(found, _NvmlDevice) else found
+        if isinstance(found, str):
+            return found
+        return found, ident, _legacy_mig_handle(nvml, found, ident)
     if ident.startswith("MIG-"):
-        found = _mig_parent(nvml, devices, ident)
-        return (found, ident) if isinstance(found, _NvmlDevice) else found
+        parent = _mig_parent(nvml, devices, ident)
+        return parent if isinstance(parent, str) else (parent[0], ident, parent[1])
     if ident.startswith("GPU-"):
         found = _by_uuid_prefix(devices, ident)
-        return (found, None) if isinstance(found, _NvmlDevice) else found
+        return found if isinstance(found, str) else (found, None, None)
     # torch's spelling: the bare UUID, of a whole GPU or of a MIG slice.
     bare = ident.lower()
     for device in devices:
         if device.uuid and device.uuid.lower() == f"gpu-{bare}":
-            return device, None
-    found = _mig_parent(nvml, devices, f"MIG-{bare}")
-    if isinstance(found, _NvmlDevice):
-        return found, f"MIG-{bare}"
+            return device, None, None
+    parent = _mig_parent(nvml, devices, f"MIG-{bare}")
+    if not isinstance(parent, str):
+        return parent[0], f"MIG-{bare}", parent[1]
     return f"no NVML device or MIG slice has UUID {ident!r}"
 
 
@@ -200,7 +238,7 @@ def resolve_cuda_ordinal(
         if uuid:
             match = _match_uuid(nvml, devices, uuid)
             if not isinstance(match, str):
-                return _target(label, match[0], match[1], "torch_uuid")
+                return _target(label, match, "torch_uuid")
             failures.append(f"torch UUID: {match}")
     visible = env.get("CUDA_VISIBLE_DEVICES")
     entries = parse_cuda_visible_devices(visible)
@@ -214,7 +252,7 @@ def resolve_cuda_ordinal(
             match = _match_uuid(nvml, devices, entry)
             if isinstance(match, str):
                 return _fail(label, [*failures, f"CUDA_VISIBLE_DEVICES: {match}"])
-            return _target(label, match[0], match[1], "cuda_visible_devices_uuid")
+            return _target(label, match, "cuda_visible_devices_uuid")
         index = int(entry)
         mapping = "cuda_visible_devices_index"
     names = {d.name for d in devices}
@@ -230,7 +268,7 @@ def resolve_cuda_ordinal(
         )
     for device in devices:
         if device.index == index:
-            return _target(label, device, None, mapping)
+            return _target(label, (device, None, None), mapping)
     return _fail(label, [*failures, f"NVML has no device {index} ({len(devices)} devices)"])
 
 
@@ -245,8 +283,11 @@ def resolve_nvml_index(nvml: ModuleType, index: int) -> GpuTarget | str:
     )
 
 
-def _target(label: str, device: _NvmlDevice, mig_uuid: str | None, mapping: str) -> GpuTarget:
-    return GpuTarget(label, device.index, device.handle, device.uuid, mig_uuid, mapping, True)
+def _target(label: str, match: _Match, mapping: str) -> GpuTarget:
+    device, mig_uuid, mig_handle = match
+    return GpuTarget(
+        label, device.index, device.handle, device.uuid, mig_uuid, mapping, True, mig_handle
+    )
 
 
 def _fail(label: str, failures: Sequence[str]) -> str:

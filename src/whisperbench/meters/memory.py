@@ -7,9 +7,10 @@
 * **CUDA peaks**: ``torch.cuda.reset_peak_memory_stats`` at begin, then
   ``max_memory_allocated`` / ``max_memory_reserved`` at end — only when the set was built for
   a CUDA device; a CPU run never touches ``torch.cuda``.
-* **NVML per-process memory**: what NVML attributes to this process on the metered GPUs
-  (includes the CUDA context, which torch's allocator does not count); the larger of the two
-  edge values, not a peak.
+* **NVML per-process memory**: what NVML attributes to this process on the device it runs on
+  (the MIG slice's handle on a MIG GPU; includes the CUDA context, which torch's allocator
+  does not count); the larger of the two edge values, not a peak; ``None`` with a note when
+  our pid is not listed (containers, MPS) or the list cannot be trusted.
 * :func:`weights_size_bytes`: bytes of a module's parameters and buffers.
 """
 
@@ -23,7 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import psutil
 
-from whisperbench.meters.nvml_api import nvml_query
+from whisperbench.meters.gpu_processes import running_processes
 from whisperbench.meters.readings import MemoryReading
 from whisperbench.meters.sampler import Sampler
 
@@ -58,21 +59,27 @@ def weights_size_bytes(module: torch.nn.Module) -> int:
 def process_gpu_memory_bytes(
     nvml: ModuleType, handle: Any, pid: int
 ) -> tuple[int | None, str | None]:
-    """GPU memory NVML attributes to ``pid`` on one GPU, bytes; ``(None, reason)`` if unknown.
+    """GPU memory NVML attributes to ``pid`` on one device, bytes; ``(None, reason)`` if unknown.
 
-    ``(0, None)`` when the process is not listed. NVML reports ``usedGpuMemory=None`` under
-    Windows WDDM; in a container without the host PID namespace our pid is not listed.
+    ``handle`` is the device the process runs on: a GPU, or its MIG slice (on a MIG GPU the
+    parent handle lists nothing to an unprivileged caller). A pid missing from NVML's list is
+    unknown, not 0 bytes: in a container without the host PID namespace NVML lists host pids,
+    and under MPS it lists the MPS server. NVML reports ``usedGpuMemory=None`` under WDDM.
+    The list is validated first (:func:`~whisperbench.meters.gpu_processes.running_processes`).
     """
-    result = nvml_query(nvml, "nvmlDeviceGetComputeRunningProcesses", handle)
-    if not result.ok:
-        return None, result.reason
-    for proc in result.value:
-        if int(proc.pid) == pid:
-            used = proc.usedGpuMemory
-            if used is None:
-                return None, "usedGpuMemory not available (WDDM)"
-            return int(used), None
-    return 0, None
+    listed = running_processes(nvml, handle)
+    if listed.memory_bytes is None:
+        return None, listed.reason
+    if pid not in listed.memory_bytes:
+        shown = ", ".join(map(str, sorted(listed.memory_bytes)[:4])) or "none"
+        return None, (
+            f"pid {pid} not in NVML's process list (listed: {shown}): a container without the "
+            "host PID namespace, or MPS, which lists its server"
+        )
+    used = listed.memory_bytes[pid]
+    if used is None:
+        return None, "usedGpuMemory not available (WDDM)"
+    return used, None
 
 
 class MemoryMeter:

@@ -1,19 +1,29 @@
 """The NVML bindings, imported lazily, with every binding error mapped once.
 
 :func:`nvml_query` calls one NVML function and never raises for NVML's own failures: any
-``NVMLError`` (``NotSupported``, ``NoPermission``, ...) or a function missing from the
-installed bindings becomes a ``None`` value plus a reason string. Every meter reads NVML
+``NVMLError`` (``NotSupported``, ``NoPermission``, ...), pynvml's ``NVMLLibraryMismatchError``
+(an old driver under new bindings) or a function missing from the installed bindings becomes
+a ``None`` value plus a reason string. Every meter reads NVML
 through it, so a new kind of binding error is handled here, in one place.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
-__all__ = ["NvmlResult", "import_nvml", "nvml_error_text", "nvml_query"]
+__all__ = [
+    "FUNCTION_NOT_FOUND",
+    "NvmlResult",
+    "binding_errors",
+    "bindings_version",
+    "import_nvml",
+    "nvml_error_text",
+    "nvml_query",
+]
 
 
 @dataclass(frozen=True)
@@ -36,20 +46,57 @@ class NvmlResult:
         return self.reason is None
 
 
-def nvml_query(nvml: ModuleType, function: str, *args: Any) -> NvmlResult:
-    """Call ``nvml.<function>(*args)``, mapping every NVML error to a reason, never raising.
+def binding_errors(nvml: ModuleType) -> tuple[type[BaseException], ...]:
+    """Every exception class the bindings raise for NVML's own failures.
 
-    A function the installed bindings do not have (older ``nvidia-ml-py``) is reported the
-    same way. Other exceptions (programming errors) propagate.
+    ``NVMLError`` and its subclasses, and ``NVMLLibraryMismatchError``: pynvml wraps some
+    unversioned functions (``nvmlDeviceGetComputeRunningProcesses`` calls ``..._v3``) so that a
+    driver without the versioned symbol (before R510, e.g. R470) raises that one instead, and
+    it is a plain ``Exception``, not an ``NVMLError``.
+    """
+    errors: list[type[BaseException]] = [nvml.NVMLError]
+    mismatch = getattr(nvml, "NVMLLibraryMismatchError", None)
+    if isinstance(mismatch, type) and issubclass(mismatch, BaseException):
+        errors.append(mismatch)
+    return tuple(errors)
+
+
+def nvml_query(nvml: ModuleType, function: str, *args: Any) -> NvmlResult:
+    """Call ``nvml.<function>(*args)``, mapping every binding error to a reason, never raising.
+
+    Binding errors are those of :func:`binding_errors`; a function the installed bindings do
+    not have (older ``nvidia-ml-py``) is reported the same way. Other exceptions (programming
+    errors) propagate.
     """
     func = getattr(nvml, function, None)
     if func is None:
         return NvmlResult(None, f"{function}: not provided by these NVML bindings")
     try:
         return NvmlResult(func(*args))
-    except nvml.NVMLError as exc:
+    except binding_errors(nvml) as exc:
         code = getattr(exc, "value", None)
+        if not isinstance(exc, nvml.NVMLError):
+            code = FUNCTION_NOT_FOUND  # the library lacks the versioned symbol
+            return NvmlResult(
+                None,
+                f"{function}: {type(exc).__name__} (the driver lacks the version of this "
+                "function these bindings call: a driver older than R510 with nvidia-ml-py "
+                f"{bindings_version()})",
+                code,
+            )
         return NvmlResult(None, f"{function}: {nvml_error_text(exc)}", code)
+
+
+#: NVML_ERROR_FUNCTION_NOT_FOUND: the library has no such symbol.
+FUNCTION_NOT_FOUND = 13
+
+
+def bindings_version() -> str:
+    """The installed nvidia-ml-py version, for messages."""
+    try:
+        return importlib.metadata.version("nvidia-ml-py")
+    except importlib.metadata.PackageNotFoundError:
+        return "(version unknown)"
 
 
 def nvml_error_text(exc: BaseException) -> str:

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from whisperbench.meters.base import window_invalid_reasons
-from whisperbench.meters.readings import EnergyReading
+from whisperbench.meters.readings import EnergyReading, IdleBaseline
 
 __all__ = [
     "DEFAULT_POWERCAP_ROOT",
@@ -219,8 +219,8 @@ class RaplEnergyMeter:
         self._reader = reader
         self._notes = tuple(notes)
         self._clock = clock
-        self.idle_power_w: float | None = None
-        self.idle_null_reason: str | None = "idle power not measured"
+        self.idle = IdleBaseline()
+        self._idle_error: str | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -291,21 +291,28 @@ class RaplEnergyMeter:
 
     # -- idle baseline ----------------------------------------------------------------------
 
-    def start_idle(self) -> None:
-        """Start accumulating for the idle baseline."""
-        error = self._start()
-        if error is not None:
-            self.idle_power_w, self.idle_null_reason = None, error
+    @property
+    def idle_power_w(self) -> float | None:
+        """The idle power above-idle energy subtracts (warm), W."""
+        return self.idle.reference_w
 
-    def finish_idle(self) -> None:
-        """Stop; keep the idle power in W."""
+    def start_idle(self) -> None:
+        """Start accumulating for an idle baseline."""
+        self._idle_error = self._start()
+
+    def finish_idle(self, phase: str = "warm") -> None:
+        """Stop; keep the idle power in W as the ``phase`` (``"cold"``/``"warm"``) baseline."""
+        if self._idle_error is not None:
+            self.idle = self.idle.with_phase(phase, None, self._idle_error)
+            self._idle_error = None
+            return
         if self._thread is None:
             return
         energy_j, window_s, error = self._finish()
         if energy_j is None or window_s <= 0:
-            self.idle_power_w, self.idle_null_reason = None, error or "zero idle duration"
+            self.idle = self.idle.with_phase(phase, None, error or "zero idle duration")
         else:
-            self.idle_power_w, self.idle_null_reason = energy_j / window_s, None
+            self.idle = self.idle.with_phase(phase, energy_j / window_s, None)
 
     # -- window -----------------------------------------------------------------------------
 
@@ -337,11 +344,13 @@ class RaplEnergyMeter:
             energy_scope=self.zone.scope,
             window_s=window_s,
             energy_j=energy_j,
-            idle_power_w=self.idle_power_w,
+            idle_power_w=self.idle.reference_w,
+            idle_power_cold_w=self.idle.cold_w,
+            idle_power_warm_w=self.idle.warm_w,
             valid=None if energy_j is None else not reasons,
             invalid_reasons=tuple(reasons),
             null_reason=None if energy_j is not None else f"RAPL: {error}",
-            idle_null_reason=self.idle_null_reason if self.idle_power_w is None else None,
+            idle_null_reason=self.idle.reference_reason,
             notes=self._notes,
             t_begin_s=self._t0,
             t_end_s=self._t0 + window_s,

@@ -1,5 +1,8 @@
 """What meters return: frozen readings with units in their names, and the window summary.
 
+Length: over 450 lines because every reading type, the idle baseline and the rule combining
+devices into the window's figures are one vocabulary, read together by the schema.
+
 Every meter's :meth:`end` returns one :class:`Reading`. :class:`WindowReadings` gathers the
 readings of one measurement window; :meth:`WindowReadings.energy` combines the devices into
 one typed :class:`WindowEnergy`. Output names are the result schema's business
@@ -12,16 +15,18 @@ never an estimate, and a ``*_reason`` field says why.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 __all__ = [
+    "ABOVE_IDLE_REFERENCE",
     "DeviceEnergy",
     "DeviceStateReading",
     "EnergyFigures",
     "EnergyReading",
     "EnergyWarning",
+    "IdleBaseline",
     "MemoryReading",
     "Reading",
     "WindowEnergy",
@@ -31,6 +36,49 @@ __all__ = [
 
 class EnergyWarning(UserWarning):
     """Emitted when an energy window reads 0 J (shorter than the counter's update period)."""
+
+
+#: The idle measurement that energy above idle is defined against — here and nowhere else.
+#: ``"warm"``: the device idle at its working state, measured right before the window (after
+#: warm-up, when :func:`whisperbench.measure.measure` runs it). ``"cold"`` idle, measured before
+#: warm-up, finds the device at a lower performance state and would overstate the energy the
+#: work adds. Both are recorded (docs/measurement.md, "Idle baseline").
+ABOVE_IDLE_REFERENCE = "warm"
+
+
+@dataclass(frozen=True)
+class IdleBaseline:
+    """Idle power of one device, measured cold (before warm-up) and warm (right before the
+    window), watts; ``None`` with the reason where not measured."""
+
+    cold_w: float | None = None
+    warm_w: float | None = None
+    cold_reason: str | None = "cold idle not measured"
+    warm_reason: str | None = "warm idle not measured"
+
+    def with_phase(self, phase: str, power_w: float | None, reason: str | None) -> IdleBaseline:
+        """A copy with ``phase`` (``"cold"`` or ``"warm"``) set.
+
+        Raises:
+            ValueError: an unknown phase.
+        """
+        if phase == "cold":
+            return IdleBaseline(power_w, self.warm_w, reason, self.warm_reason)
+        if phase == "warm":
+            return IdleBaseline(self.cold_w, power_w, self.cold_reason, reason)
+        raise ValueError(f"idle phase must be 'cold' or 'warm', got {phase!r}")
+
+    @property
+    def reference_w(self) -> float | None:
+        """The idle power above-idle energy subtracts (:data:`ABOVE_IDLE_REFERENCE`)."""
+        return self.warm_w if ABOVE_IDLE_REFERENCE == "warm" else self.cold_w
+
+    @property
+    def reference_reason(self) -> str | None:
+        """Why :attr:`reference_w` is ``None``."""
+        if self.reference_w is not None:
+            return None
+        return self.warm_reason if ABOVE_IDLE_REFERENCE == "warm" else self.cold_reason
 
 
 @dataclass(frozen=True)
@@ -59,8 +107,9 @@ class EnergyReading(Reading):
             ``"cpu_package"``, ``"cpu_dram"``, ``"cpu_platform_psys"``.
         window_s: seconds between the two reads that bound the energy figure.
         energy_j: joules consumed in the window; ``None`` if unreadable (see ``null_reason``).
-        idle_power_w: idle power measured before the window, watts; ``None`` if not measured
-            (see ``idle_null_reason``).
+        idle_power_w: the idle power energy above idle is measured against
+            (:data:`ABOVE_IDLE_REFERENCE`: warm), watts; ``None`` if not measured (see
+            ``idle_null_reason``).
         valid: ``True``/``False`` when ``energy_j`` is known, ``None`` otherwise.
         invalid_reasons: short strings, e.g. ``"zero_energy"``,
             ``"window_shorter_than_min:1.20s<5.00s"``.
@@ -74,6 +123,13 @@ class EnergyReading(Reading):
             window edge is known to lie (aligned counter reads); ``None`` if not aligned.
         counter_update_period_s: observed update period of the energy counter, if measured.
         samples: number of power samples integrated (polling path only).
+        power_source: the power reading integrated (polling path): ``"nvml_field_power_instant"``
+            or ``"nvml_power_usage"`` (a 1 s average on Ampere-and-newer but GA100).
+        edge_idle_s: seconds of the window outside the work, the device idle: from the begin
+            edge to the start of the work and from the end of the work to the end edge
+            (aligned counter edges); their energy is in ``energy_j``.
+        idle_power_cold_w, idle_power_warm_w: idle power before warm-up and right before the
+            window, watts (``None`` where not measured).
     """
 
     device: str
@@ -95,6 +151,10 @@ class EnergyReading(Reading):
     edge_uncertainty_s: float | None = None
     counter_update_period_s: float | None = None
     samples: int | None = None
+    power_source: str | None = None
+    edge_idle_s: float | None = None
+    idle_power_cold_w: float | None = None
+    idle_power_warm_w: float | None = None
 
     @property
     def energy_above_idle_j(self) -> float | None:
@@ -116,8 +176,12 @@ class EnergyReading(Reading):
             energy_j=self.energy_j,
             energy_above_idle_j=self.energy_above_idle_j,
             idle_power_w=self.idle_power_w,
+            idle_power_cold_w=self.idle_power_cold_w,
+            idle_power_warm_w=self.idle_power_warm_w,
             avg_power_w=self.avg_power_w,
             source=self.energy_source,
+            power_source=self.power_source,
+            scope=self.energy_scope,
             window_s=self.window_s if self.energy_j is not None else None,
             valid=self.valid,
             invalid_reasons=self.invalid_reasons,
@@ -134,11 +198,16 @@ class EnergyFigures:
     Attributes:
         energy_j: joules in the window; ``None`` when unreadable (``null_reason`` says why).
         energy_above_idle_j: ``energy_j`` less idle power x window seconds.
-        idle_power_w: idle power measured before the window, watts.
+        idle_power_w: the idle power above-idle energy subtracts (warm), watts.
+        idle_power_cold_w, idle_power_warm_w: idle power before warm-up and right before the
+            window, watts.
         avg_power_w: ``energy_j / window_s``, watts.
         j_per_audio_s: ``energy_j`` per second of audio transcribed in the window.
         j_per_token: ``energy_j`` per token generated in the window.
         source: ``nvml_energy_counter``, ``nvml_power_polling``, ``rapl`` (joined by ``+``).
+        power_source: the power reading a polling meter integrated (joined by ``+``).
+        scope: what the figure covers (``gpu``, ``gpu_whole_mig_parent``,
+            ``superchip_module``, ``cpu_package`` ...; joined by ``+``).
         window_s: seconds the figure covers; ``None`` when nothing was read.
         valid: whether the window passed every check; ``None`` when nothing was read.
         invalid_reasons: why it did not.
@@ -156,6 +225,10 @@ class EnergyFigures:
     valid: bool | None
     invalid_reasons: tuple[str, ...]
     null_reason: str | None
+    idle_power_cold_w: float | None = None
+    idle_power_warm_w: float | None = None
+    power_source: str | None = None
+    scope: str | None = None
 
     @classmethod
     def of(
@@ -172,6 +245,10 @@ class EnergyFigures:
         null_reason: str | None,
         audio_s: float,
         tokens: int,
+        idle_power_cold_w: float | None = None,
+        idle_power_warm_w: float | None = None,
+        power_source: str | None = None,
+        scope: str | None = None,
     ) -> EnergyFigures:
         """The figures, with the ratios to ``audio_s`` and ``tokens`` (``None`` when the
         divisor is not positive) and ``valid`` only where energy was read."""
@@ -187,6 +264,10 @@ class EnergyFigures:
             valid=valid if energy_j is not None else None,
             invalid_reasons=tuple(invalid_reasons),
             null_reason=null_reason,
+            idle_power_cold_w=idle_power_cold_w,
+            idle_power_warm_w=idle_power_warm_w,
+            power_source=power_source,
+            scope=scope,
         )
 
 
@@ -199,6 +280,8 @@ class DeviceEnergy:
     uuid: str | None
     energy_scope: str | None
     figures: EnergyFigures
+    #: the reading behind the figures (edge bounds, counter period, notes)
+    reading: EnergyReading | None = None
 
 
 @dataclass(frozen=True)
@@ -322,17 +405,24 @@ class WindowReadings:
         """The CPU (RAPL) readings."""
         return tuple(r for r in self.energy_readings if r.kind == "cpu")
 
-    def energy_figures(self, audio_s: float, tokens: int) -> WindowEnergy:
+    def energy_figures(
+        self,
+        audio_s: float,
+        tokens: int,
+        extra_invalid_reasons: Sequence[str] = (),
+        *,
+        idle_pause_s: float = 0.0,
+    ) -> WindowEnergy:
         """The window's energy: the chosen devices combined, and every device on its own.
 
         Which devices make the total: the GPUs when GPUs were selected for metering
         (``gpu_energy_wanted``), otherwise the CPU's RAPL domains (package + DRAM, never
         overlapping domains). GPU and CPU figures are never added together; every device is
         listed in ``devices`` either way. Across the chosen devices energies, idle powers and
-        average powers are summed and ``window_s`` is the longest device window; the total
-        is ``None`` if any chosen device could not be read (a partial sum would understate),
-        and it is valid only if every chosen device is valid. ``invalid_reasons`` is the union
-        of the devices' reasons.
+        average powers are summed (sources and scopes joined by ``+``) and ``window_s`` is
+        the longest device window; the total is ``None`` if any chosen device could not be
+        read (a partial sum would understate), and it is valid only if every chosen device is
+        valid. ``invalid_reasons`` is the union of the devices' reasons.
 
         ``j_per_audio_s`` and ``j_per_token`` divide the total ``energy_j`` (not the
         above-idle figure) by ``audio_s`` and ``tokens``.
@@ -340,7 +430,17 @@ class WindowReadings:
         Args:
             audio_s: seconds of audio processed in the window.
             tokens: tokens generated in the window.
+            extra_invalid_reasons: reasons found outside the meters (the rounds' phases
+                against the GPU counters' sampling grid) that invalidate the GPU total.
+            idle_pause_s: seconds of idle pauses inserted between rounds to step them
+                across the GPU sensor's sampling grid; each GPU's figure loses them (window
+                seconds) and their energy at its warm idle power (noted on the device).
         """
+        readings = tuple(_without_pauses(r, idle_pause_s) for r in self.energy_readings)
+        if readings != self.energy_readings:
+            return replace(self, energy_readings=readings).energy_figures(
+                audio_s, tokens, extra_invalid_reasons
+            )
         devices = tuple(
             DeviceEnergy(
                 device=r.device,
@@ -348,6 +448,7 @@ class WindowReadings:
                 uuid=r.uuid,
                 energy_scope=r.energy_scope,
                 figures=r.figures(audio_s, tokens),
+                reading=r,
             )
             for r in self.energy_readings
         )
@@ -367,6 +468,8 @@ class WindowReadings:
                 idle_power_w=None,
                 avg_power_w=None,
                 source=_joined_source(group),
+                power_source=_joined(r.power_source for r in group),
+                scope=_joined(r.energy_scope for r in group),
                 window_s=None,
                 valid=None,
                 invalid_reasons=(),
@@ -379,14 +482,20 @@ class WindowReadings:
         reasons: list[str] = []
         for r in group:
             reasons.extend(x for x in r.invalid_reasons if x not in reasons)
+        extra = list(extra_invalid_reasons) if self.gpu_energy_wanted else []
+        reasons += [x for x in extra if x not in reasons]
         total = EnergyFigures.of(
             energy_j=sum(r.energy_j for r in group if r.energy_j is not None),
             energy_above_idle_j=_sum_or_none([r.energy_above_idle_j for r in group]),
             idle_power_w=_sum_or_none([r.idle_power_w for r in group]),
+            idle_power_cold_w=_sum_or_none([r.idle_power_cold_w for r in group]),
+            idle_power_warm_w=_sum_or_none([r.idle_power_warm_w for r in group]),
             avg_power_w=_sum_or_none([r.avg_power_w for r in group]),
             source=_joined_source(group),
+            power_source=_joined(r.power_source for r in group),
+            scope=_joined(r.energy_scope for r in group),
             window_s=max(r.window_s for r in group),
-            valid=all(r.valid is True for r in group),
+            valid=all(r.valid is True for r in group) and not extra,
             invalid_reasons=reasons,
             null_reason=None,
             audio_s=audio_s,
@@ -395,9 +504,31 @@ class WindowReadings:
         return WindowEnergy(total, devices)
 
 
+def _without_pauses(reading: EnergyReading, pause_s: float) -> EnergyReading:
+    """A GPU reading less ``pause_s`` seconds of idle at its warm idle power."""
+    if pause_s <= 0 or reading.kind != "gpu" or reading.energy_j is None:
+        return reading
+    idle_w = reading.idle_power_warm_w
+    if idle_w is None:
+        note = f"phase_step_pauses_kept: {pause_s:.3f}s of idle pauses (warm idle unknown)"
+        return replace(reading, notes=(*reading.notes, note))
+    removed_j = idle_w * pause_s
+    note = f"phase_step_pauses_removed: {pause_s:.3f}s x {idle_w:.1f}W = {removed_j:.2f}J"
+    return replace(
+        reading,
+        energy_j=reading.energy_j - removed_j,
+        window_s=reading.window_s - pause_s,
+        notes=(*reading.notes, note),
+    )
+
+
 def _joined_source(group: Sequence[EnergyReading]) -> str | None:
-    sources = sorted({r.energy_source for r in group if r.energy_source})
-    return "+".join(sources) if sources else None
+    return _joined(r.energy_source for r in group)
+
+
+def _joined(values: Iterable[str | None]) -> str | None:
+    distinct = sorted({v for v in values if v})
+    return "+".join(distinct) if distinct else None
 
 
 def _sum_or_none(values: Sequence[float | None]) -> float | None:

@@ -6,7 +6,9 @@ Rules (measurement rule 10, "no silent substitution"):
   usable CUDA device is an error, never a quiet CPU run.
 - dtype ``auto`` is float16 on CUDA and float32 on CPU (what the original app meant).
 - ``float16`` on CPU is refused: PyTorch emulates much of it there, so a figure would measure
-  the emulation, not half precision. ``bfloat16`` on a GPU without bf16 support is refused.
+  the emulation, not half precision. ``bfloat16`` on a CUDA device of compute capability
+  below 8.0 (V100 and older) is refused: checked on the resolved ``cuda:N``, never counting
+  PyTorch's emulation as support.
 - ``int8`` is dynamic quantization of the Linear layers (weights int8, activations quantized
   on the fly, float32 elsewhere): a CPU kernel. On CUDA there is none, so it is refused.
 
@@ -100,6 +102,19 @@ def _cuda_index(device: str) -> int:
         raise PrecisionError(f"bad CUDA device {device!r}; write it as cuda:N") from None
 
 
+def _native_bf16(index: int) -> tuple[bool, str]:
+    """Whether CUDA device ``index`` runs bfloat16 natively, and its capability for messages.
+
+    Not ``torch.cuda.is_bf16_supported()``: that asks the *current* device, not ``index``, and
+    by default it also says yes where bf16 is only emulated (a V100 can create bf16 tensors).
+    ROCm builds run bf16 on every supported AMD GPU (what torch assumes too).
+    """
+    if torch.version.hip:
+        return True, ""
+    major, minor = torch.cuda.get_device_capability(index)
+    return major >= 8, f" (compute capability {major}.{minor})"
+
+
 def resolve(
     device: str = "auto",
     dtype: str = "auto",
@@ -138,12 +153,14 @@ def resolve(
             "would not be half precision; use float32, bfloat16 or int8 on CPU, or run on CUDA"
         )
     if name == "bfloat16" and on_cuda:
+        capability = ""
         if bf16_supported is None:
-            bf16_supported = torch.cuda.is_bf16_supported()
+            bf16_supported, capability = _native_bf16(_cuda_index(resolved_device))
         if not bf16_supported:
             raise PrecisionError(
-                f"dtype bfloat16 is not supported by {resolved_device} (needs compute "
-                "capability 8.0+, e.g. A100/H100; V100 has none); use float16 or float32"
+                f"dtype bfloat16 is not supported by {resolved_device}{capability} (needs "
+                "compute capability 8.0+, e.g. A100/H100; V100 has none, and PyTorch's "
+                "emulation would not measure bfloat16); use float16 or float32"
             )
     if name == "int8" and on_cuda:
         raise PrecisionError(

@@ -258,6 +258,11 @@ class CellRunner:
         return restored
 
 
+def _sum(*values: float | None) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
 def _between(marks: dict[str, float], first: str, then: str) -> float | None:
     if first in marks and then in marks:
         return marks[then] - marks[first]
