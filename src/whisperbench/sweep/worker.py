@@ -278,7 +278,9 @@ def skip_or_measure(runner: CellRunner, cell: Cell, benchmark: Any) -> None:
     folder = runner.folder
 
     def through_pytest_benchmark(target: Any, rounds: int) -> None:
-        benchmark.pedantic(target, rounds=rounds, iterations=1, warmup_rounds=0)
+        # setup: the recorder's untimed pause before each round (energy sampling grid).
+        setup = getattr(target, "pause", None)
+        benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
 
     benchmark.group = f"{cell.options.model} {cell.options.dtype} {cell.point.label}"
     try:
