@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from whisperbench.audio import Clip
+from whisperbench.measure import through_pedantic
 from whisperbench.options import RunOptions
-from whisperbench.rounds import Round
 from whisperbench.session import Session
 
 
@@ -22,13 +22,8 @@ def test_transcribe(
 ) -> None:
     session = whisper_session(whisper_case)
 
-    def through_pytest_benchmark(target: Callable[[], Round], rounds: int) -> None:
-        # setup: the recorder's untimed pause before each round (energy sampling grid).
-        setup = getattr(target, "pause", None)
-        benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
-
     benchmark.group = f"{whisper_case.model} {session.loaded.precision.dtype}"
-    result = session.measure(whisper_clips(whisper_case), run_rounds=through_pytest_benchmark)
+    result = session.measure(whisper_clips(whisper_case), run_rounds=through_pedantic(benchmark))
     benchmark.extra_info.update(result.to_extra_info())
 
     # No silent substitution (measurement rule 10): what ran is what was asked.

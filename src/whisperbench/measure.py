@@ -48,6 +48,7 @@ __all__ = [
     "measure",
     "model_facts",
     "run_in_loop",
+    "through_pedantic",
 ]
 
 #: Runs ``target`` (one round per call) ``n`` times; the default is a plain loop.
@@ -139,6 +140,17 @@ class RoundRecorder:
         result = Round(tuple(done))
         self.rounds.append(result)
         return result
+
+
+def through_pedantic(benchmark: Any) -> RunRounds:
+    """Rounds run by pytest-benchmark's ``benchmark.pedantic`` (so it times the same rounds),
+    the recorder's untimed pause as its ``setup`` (energy sampling grid)."""
+
+    def run(target: Callable[[], Round], rounds: int) -> None:
+        setup = getattr(target, "pause", None)
+        benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
+
+    return run
 
 
 def run_in_loop(target: Callable[[], Round], n: int) -> None:

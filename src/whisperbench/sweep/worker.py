@@ -28,6 +28,7 @@ import pytest
 
 from whisperbench import schema
 from whisperbench.jsonio import write_json_atomic
+from whisperbench.measure import through_pedantic
 from whisperbench.sweep.cells import CellRunner, SkipCell, find_gpu
 from whisperbench.sweep.clocks import ClockControlError
 from whisperbench.sweep.folder import SweepFolder
@@ -277,14 +278,9 @@ def skip_or_measure(runner: CellRunner, cell: Cell, benchmark: Any) -> None:
         pytest.skip(str(why))
     folder = runner.folder
 
-    def through_pytest_benchmark(target: Any, rounds: int) -> None:
-        # setup: the recorder's untimed pause before each round (energy sampling grid).
-        setup = getattr(target, "pause", None)
-        benchmark.pedantic(target, setup=setup, rounds=rounds, iterations=1, warmup_rounds=0)
-
     benchmark.group = f"{cell.options.model} {cell.options.dtype} {cell.point.label}"
     try:
-        info = runner.measure(cell, through_pytest_benchmark)
+        info = runner.measure(cell, through_pedantic(benchmark))
     except KeyboardInterrupt as stop:
         folder.record_failure(cell, f"interrupted ({stop or 'SIGINT'}) while measuring",
                               worker=runner.worker)  # fmt: skip
