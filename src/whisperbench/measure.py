@@ -22,12 +22,10 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from whisperbench.meters.memory import weights_size_bytes
+from whisperbench.engines.base import Engine
 from whisperbench.meters.readings import WindowReadings
-from whisperbench.models.loading import LoadedModel
 from whisperbench.rounds import Round
-from whisperbench.schema import ModelFacts, Result
-from whisperbench.transcribe import Transcriber
+from whisperbench.schema import CompileFacts, ModelFacts, Result
 
 __all__ = [
     "MeasureSettings",
@@ -58,6 +56,8 @@ class WindowMeters(Protocol):
 
 #: Rounds are sized to fill this much more than the minimum window, for round-time jitter.
 _WINDOW_MARGIN = 1.2
+#: Extra warm-up rounds allowed while rounds still compile (torch.compile, new shapes).
+_MAX_COMPILING_WARMUP = 5
 
 
 @dataclass(frozen=True)
@@ -85,7 +85,7 @@ class RoundRecorder:
 
     def __init__(
         self,
-        transcriber: Transcriber,
+        transcriber: Engine,
         batches: Sequence[Sequence[np.ndarray]],
         on_batch: Callable[[], None] | None = None,
     ) -> None:
@@ -111,8 +111,9 @@ def run_in_loop(target: Callable[[], Round], n: int) -> None:
         target()
 
 
-def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
+def model_facts(transcriber: Engine) -> ModelFacts:
     """The facts of what runs, for the result."""
+    loaded = transcriber.loaded
     spec, precision, weights = loaded.spec, loaded.precision, loaded.weights
     return ModelFacts(
         model=spec.model_id,
@@ -121,7 +122,7 @@ def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
         weights_origin=weights.origin,
         weights_sha256=weights.sha256,
         parameters=loaded.parameters,
-        weights_bytes=weights_size_bytes(loaded.model),
+        weights_bytes=transcriber.weights_bytes(),
         device=precision.device,
         dtype=precision.dtype,
         dtype_requested=precision.dtype_requested,
@@ -130,6 +131,7 @@ def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
         threads=torch.get_num_threads(),  # intra-op threads for CPU work (features, CPU ops)
         load_s=loaded.load_s,
         decoding=transcriber.recorded_settings(),
+        engine=transcriber.engine_facts(),
     )
 
 
@@ -141,7 +143,7 @@ def batched(clips: Sequence[Any], batch_size: int) -> list[list[Any]]:
 
 
 def measure(
-    transcriber: Transcriber,
+    transcriber: Engine,
     clips: Sequence[Any],
     settings: MeasureSettings,
     meters: WindowMeters | None = None,
@@ -155,7 +157,8 @@ def measure(
     ``describe()``), transcribed in batches of ``batch_size`` (default: all in one batch); a
     round is one pass over every batch. ``on_batch`` is called after each batch (progress
     bars); keep it cheap, it runs inside measured rounds. The meters are always ended, even
-    when a round raises.
+    when a round raises. Warm-up goes on (up to 5 more rounds) while its last round compiled
+    something (torch.compile); compilations are counted in warm-up and in the window.
     """
     if not clips:
         raise ValueError("nothing to measure: no audio clips")
@@ -173,6 +176,13 @@ def measure(
         started = time.perf_counter()
         recorder()
         warmup_round_s.append(time.perf_counter() - started)
+    extra = 0
+    while recorder.rounds and recorder.rounds[-1].compiles and extra < _MAX_COMPILING_WARMUP:
+        recorder()  # compiled in the last round: warm up until a round compiles nothing
+        extra += 1
+    warmup_rounds += extra
+    warmup_compiles = sum(r.compiles for r in recorder.rounds)
+    warmup_compile_s = sum(r.compile_s for r in recorder.rounds)
     recorder.rounds.clear()
 
     rounds = settings.rounds
@@ -194,7 +204,7 @@ def measure(
     audio_s = recorder.rounds[0].audio_s if recorder.rounds else 0.0
     tokens = sum(r.tokens for r in recorder.rounds)
     return Result(
-        facts=model_facts(transcriber.loaded, transcriber),
+        facts=model_facts(transcriber),
         audio=[clip.describe() for clip in clips],
         references=[clip.reference for clip in clips],
         batch_size=size,
@@ -207,4 +217,9 @@ def measure(
             else None
         ),
         device_state=readings.state if readings is not None else None,
+        compile=CompileFacts(
+            compile_s=warmup_compile_s,
+            warmup=warmup_compiles,
+            in_window=sum(r.compiles for r in recorder.rounds),
+        ),
     )

@@ -29,8 +29,9 @@ from typing import Any, Final
 from whisperbench.argtypes import choice, csv, int_at_least, optional_positive_int, seconds
 from whisperbench.audio.batches import AUDIO_CHOICES
 from whisperbench.devices import device_type, gpus_type
+from whisperbench.engines.base import COMPILE_CHOICES, KV_CACHES
 from whisperbench.models.loading import WEIGHT_SOURCES
-from whisperbench.models.precision import DTYPES
+from whisperbench.models.precision import DTYPES, ENGINES
 from whisperbench.models.registry import MODELS
 
 __all__ = [
@@ -48,6 +49,8 @@ __all__ = [
 SUITE_PREFIX: Final = "whisper-"
 
 _UNSET: Final = object()
+#: Axes that change only the audio a session measures, not the session (see session_key).
+_WORKLOAD_AXES: Final = ("audio_duration_s", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -103,7 +106,8 @@ class RunOptions:
         OptionSpec(
             "dtype",
             "Precision: auto (float16 on CUDA, float32 on CPU), float32, float16, bfloat16, "
-            "int8 (dynamic quantization, CPU)",
+            "int8 (torchao dynamic quantization), int4 (torchao weight-only, CUDA); "
+            "CTranslate2 compute types int8_float32, int8_float16, int8_bfloat16",
             choice(DTYPES, "dtype"),
             metavar="DTYPE",
             axis=Axis("dtypes", "dtypes", ("float32",)),
@@ -272,6 +276,43 @@ class RunOptions:
             metavar="WHICH",
         ),
     )
+    engine: str = _option(
+        "transformers",
+        OptionSpec(
+            "engine",
+            "Engine: transformers, or ctranslate2 (the engine under faster-whisper) on the same "
+            "weights; with ctranslate2 the dtype is its compute type (CPU: float32, int8, "
+            "int8_float32; CUDA: float16, bfloat16, int8, int8_float16, int8_bfloat16)",
+            choice(ENGINES, "engine"),
+            metavar="ENGINE",
+            axis=Axis("engines", "engines", ("transformers",)),
+            group="model",
+        ),
+    )
+    kv_cache: str = _option(
+        "dynamic",
+        OptionSpec(
+            "kv-cache",
+            "transformers KV cache: dynamic (grows per token) or static (preallocated, fixed "
+            "shapes, what compile needs)",
+            choice(KV_CACHES, "KV cache"),
+            metavar="CACHE",
+            axis=Axis("kv-caches", "kv_caches", ("dynamic",)),
+            group="model",
+        ),
+    )
+    torch_compile: str = _option(
+        "off",
+        OptionSpec(
+            "compile",
+            "torch.compile of the transformers decoding step: off or on (needs the static KV "
+            "cache; compile time is recorded apart, never inside a measured window)",
+            choice(COMPILE_CHOICES, "compile"),
+            metavar="OFF|ON",
+            axis=Axis("compile", "compile", ("off",)),
+            group="model",
+        ),
+    )
 
     def with_values(self, **values: Any) -> RunOptions:
         """A copy with some fields replaced (a matrix cell, a sweep cell)."""
@@ -348,8 +389,9 @@ def run_options_from(get: Callable[[str], Any], prefix: str = "") -> RunOptions:
 class Matrix:
     """The suite's cases: every combination of the axes' values over one set of options.
 
-    Cases run model-major (model, then dtype, duration, batch size), so each model and
-    dtype is loaded once and kept only while its cases run.
+    Cases run model-major (model, then dtype, engine, KV cache, compile, and the workload's
+    duration and batch size last), so each loaded model (and its compiled graphs) serves all
+    of its cases and is kept only while they run.
     """
 
     base: RunOptions
@@ -366,8 +408,9 @@ class Matrix:
         return cls(base=RunOptions(**singles, **firsts), axes=axes)
 
     def cases(self) -> list[RunOptions]:
-        """Every combination, model-major."""
-        names = list(self.axes)
+        """Every combination, model-major, the workload's axes varying fastest."""
+        names = [n for n in self.axes if n not in _WORKLOAD_AXES]
+        names += [n for n in self.axes if n in _WORKLOAD_AXES]
         return [
             self.base.with_values(**dict(zip(names, combo, strict=True)))
             for combo in itertools.product(*(self.axes[name] for name in names))

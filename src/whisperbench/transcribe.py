@@ -91,7 +91,7 @@ def check_language(spec: ModelSpec, settings: DecodeSettings) -> None:
 class _EncoderClock:
     """Forward hooks that time every encoder pass inside ``generate`` and count decoder passes."""
 
-    def __init__(self, model: Any, sync: Callable[[], None]) -> None:
+    def __init__(self, model: Any, sync: Callable[[], None], count_decoder: bool = True) -> None:
         self._sync = sync
         self.encoder_s = 0.0
         self.decoder_calls = 0
@@ -100,8 +100,9 @@ class _EncoderClock:
         self._handles = [
             whisper.encoder.register_forward_pre_hook(self._encoder_begin),
             whisper.encoder.register_forward_hook(self._encoder_end),
-            whisper.decoder.register_forward_pre_hook(self._decoder_call),
         ]
+        if count_decoder:  # a compiled decoder would trace the hook and recompile every step
+            self._handles.append(whisper.decoder.register_forward_pre_hook(self._decoder_call))
 
     def reset(self) -> None:
         self.encoder_s = 0.0
@@ -123,17 +124,35 @@ class _EncoderClock:
             handle.remove()
 
 
+def _step_counter(clock: _EncoderClock) -> Any:
+    """A logits processor that counts decoding steps (it runs once per step, outside the
+    compiled decoder) for a compiled model, where the decoder hook cannot."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    class StepCounter(LogitsProcessor):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            clock.decoder_calls += 1
+            return scores
+
+    return LogitsProcessorList([StepCounter()])
+
+
 class Transcriber:
     """Runs the measured pipeline for one loaded model and one set of decode settings.
 
+    ``compiled``: the model's decoding step is compiled (static cache + torch.compile), so
+    decoding steps are counted by a logits processor instead of a decoder hook.
     Use as a context manager (or call :meth:`close`) to remove the timing hooks.
     """
 
-    def __init__(self, loaded: LoadedModel, settings: DecodeSettings | None = None) -> None:
+    def __init__(
+        self, loaded: LoadedModel, settings: DecodeSettings | None = None, *, compiled: bool = False
+    ) -> None:
         self.loaded = loaded
         self.settings = settings or DecodeSettings()
         self._sync = synchronizer(loaded.precision.device)
-        self._clock = _EncoderClock(loaded.model, self._sync)
+        self._clock = _EncoderClock(loaded.model, self._sync, count_decoder=not compiled)
+        self._compiled = compiled
         self._generation_config = self._build_generation_config()
         self._generate_kwargs = self._build_generate_kwargs()
 
@@ -162,6 +181,8 @@ class Transcriber:
         settings = self.settings
         check_language(spec, settings)
         kwargs: dict[str, Any] = {"generation_config": self._generation_config}
+        if self._compiled:
+            kwargs["logits_processor"] = _step_counter(self._clock)
         if not spec.english_only:
             kwargs["language"] = settings.language or "en"
             kwargs["task"] = settings.task or "transcribe"

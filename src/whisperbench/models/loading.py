@@ -26,7 +26,7 @@ from typing import Any
 
 import torch
 
-from whisperbench.models.precision import Precision, quantize_int8
+from whisperbench.models.precision import Precision, quantize_int4, quantize_int8
 from whisperbench.models.registry import ModelSpec
 
 __all__ = [
@@ -270,6 +270,8 @@ def load_model(
     if precision.dtype == "int8":
         model = quantize_int8(model)
     model.to(precision.device)
+    if precision.dtype == "int4":  # tinygemm packs the weights on the device they run on
+        model = quantize_int4(model)
     if precision.is_cuda:
         torch.cuda.synchronize(precision.device)
     return LoadedModel(
