@@ -49,8 +49,6 @@ __all__ = [
 SUITE_PREFIX: Final = "whisper-"
 
 _UNSET: Final = object()
-#: Axes that change only the audio a session measures, not the session (see session_key).
-_WORKLOAD_AXES: Final = ("audio_duration_s", "batch_size")
 
 
 @dataclass(frozen=True)
@@ -60,6 +58,9 @@ class Axis:
     flag: str  #: the suite's plural flag, after the prefix: "models" -> --whisper-models
     key: str  #: its name in the pytest JSON's record of the options
     default: tuple[Any, ...]  #: the suite's default values
+    #: changes only the audio a session measures (duration, batch size), not the session:
+    #: such axes vary fastest, so one loaded model serves all of them
+    workload: bool = False
 
 
 @dataclass(frozen=True)
@@ -152,7 +153,7 @@ class RunOptions:
             "Seconds of synthetic audio per clip",
             seconds(maximum_s=3600),
             metavar="SECONDS",
-            axis=Axis("durations", "durations_s", (5.0, 10.0, 20.0)),
+            axis=Axis("durations", "durations_s", (5.0, 10.0, 20.0), workload=True),
             group="audio",
         ),
     )
@@ -176,7 +177,7 @@ class RunOptions:
             "Clips per generate call",
             int_at_least(1),
             metavar="N",
-            axis=Axis("batch-sizes", "batch_sizes", (1,)),
+            axis=Axis("batch-sizes", "batch_sizes", (1,), workload=True),
         ),
     )
     language: str | None = _option(
@@ -409,8 +410,11 @@ class Matrix:
 
     def cases(self) -> list[RunOptions]:
         """Every combination, model-major, the workload's axes varying fastest."""
-        names = [n for n in self.axes if n not in _WORKLOAD_AXES]
-        names += [n for n in self.axes if n in _WORKLOAD_AXES]
+        specs = dict(option_specs())
+        workload = {n for n in self.axes if (axis := specs[n].axis) is not None and axis.workload}
+        names = [n for n in self.axes if n not in workload] + [
+            n for n in self.axes if n in workload
+        ]
         return [
             self.base.with_values(**dict(zip(names, combo, strict=True)))
             for combo in itertools.product(*(self.axes[name] for name in names))
@@ -423,5 +427,8 @@ class Matrix:
         record: dict[str, Any] = {}
         for name, value in dataclasses.asdict(self.base).items():
             axis = specs[name].axis
-            record[axis.key if axis else name] = list(self.axes[name]) if axis else value
+            if axis is None:
+                record[name] = value
+            else:  # an axis the matrix was not given runs its one base value
+                record[axis.key] = list(self.axes.get(name, (value,)))
         return record

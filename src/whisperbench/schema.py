@@ -1,5 +1,8 @@
 """The data contract: every name whisperbench writes, its unit, and the result behind them.
 
+Length: over 450 lines because it is the one place every output name is spelled, with the
+result dataclasses that write them; splitting it would spread the names again.
+
 This module is the one owner of output names. Writers (the result below, the app's seed
 record) and readers (``compare``, ``report``, the sweep merge) take names from here; no other
 module spells a result field as a string (``tests/test_architecture.py`` checks it).
