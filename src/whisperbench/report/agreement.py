@@ -30,30 +30,40 @@ __all__ = [
     "Agreement",
     "agreement_fields",
     "compare_cells",
+    "engine_label",
     "render_table",
     "setting_label",
     "work_key",
 ]
 
 
+def engine_label(info: Mapping[str, Any]) -> str:
+    """The engine and its non-default settings, without the dtype: ``transformers``,
+    ``transformers static+compile``, ``transformers eager``, ``ctranslate2`` (runs written
+    before engines were recorded are transformers)."""
+    engine = str(info.get(schema.ENGINE) or "transformers")
+    if engine != "transformers":
+        return engine
+    settings = info.get(schema.ENGINE_SETTINGS) or {}
+    parts = [engine]
+    attn = info.get(schema.ATTN_IMPLEMENTATION)
+    if attn and attn != "sdpa":
+        parts.append(str(attn))
+    extras = []
+    if settings.get(schema.KV_CACHE) == "static":
+        extras.append("static")
+    if settings.get(schema.TORCH_COMPILE) == "on":
+        extras.append("compile")
+    if extras:
+        parts.append("+".join(extras))
+    return " ".join(parts)
+
+
 def setting_label(info: Mapping[str, Any]) -> str:
     """What ran, in a few words: ``transformers float32``, ``transformers int8 static+compile``,
-    ``ctranslate2 int8`` (runs written before engines were recorded are transformers)."""
-    engine = str(info.get(schema.ENGINE) or "transformers")
-    settings = info.get(schema.ENGINE_SETTINGS) or {}
-    parts = [engine, str(info.get(schema.DTYPE) or "?")]
-    if engine == "transformers":
-        attn = info.get(schema.ATTN_IMPLEMENTATION)
-        if attn and attn != "sdpa":
-            parts.append(str(attn))
-        extras = []
-        if settings.get(schema.KV_CACHE) == "static":
-            extras.append("static")
-        if settings.get(schema.TORCH_COMPILE) == "on":
-            extras.append("compile")
-        if extras:
-            parts.append("+".join(extras))
-    return " ".join(parts)
+    ``ctranslate2 int8``."""
+    engine, _, settings = engine_label(info).partition(" ")
+    return " ".join(part for part in (engine, str(info.get(schema.DTYPE) or "?"), settings) if part)
 
 
 def work_key(info: Mapping[str, Any]) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisperbench import schema
-from whisperbench.report.agreement import setting_label
+from whisperbench.report.agreement import engine_label
 from whisperbench.runs import Benchmark, Run, finite, gpu_name, gpu_states, host_fact, session_gpus
 
 __all__ = ["VALUE_FIELDS", "ReportRow", "pooled_ratio", "report_rows", "series_label"]
@@ -64,7 +64,7 @@ class ReportRow:
     energy_valid: bool | None
     energy_note: str | None  #: why energy is null or invalid
     values: Mapping[str, float | None]
-    #: engine, dtype and settings (``report.agreement.setting_label``)
+    #: engine and its non-default settings, no dtype (``report.agreement.engine_label``)
     engine: str = "transformers"
 
     def get(self, field: str) -> float | None:
@@ -184,7 +184,7 @@ def _row(run: Run, bench: Benchmark) -> ReportRow:
         energy_valid=energy_valid if isinstance(energy_valid, bool) else None,
         energy_note=str(note) if note else None,
         values={field: _value(info, field) for field in VALUE_FIELDS},
-        engine=setting_label(info),
+        engine=engine_label(info),
     )
 
 

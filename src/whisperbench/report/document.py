@@ -165,13 +165,15 @@ def table(rows: Sequence[ReportRow], columns: Sequence[Column]) -> Table:
 
 def _engines_blocks(runs: Sequence[Run]) -> list[Block]:
     """Cells of the same work on other engines or settings: time ratio and agreement."""
-    from whisperbench.report.agreement import render_table
+    from whisperbench.report.agreement import engine_label, render_table
 
     cells = [
         (f"{run.label}:{bench.fullname}", bench.extra_info)
         for run in runs
         for bench in run.benchmarks
     ]
+    if len({engine_label(info) for _, info in cells}) < 2:
+        return []  # one engine and setting: the dtype tables and figures say it all
     lines = render_table(cells)
     if not lines:
         return []

@@ -37,11 +37,11 @@ def engines_figure(rows: Sequence[ReportRow], out: Path) -> Figure | Skipped:
     """Grouped bars: one group per model (by size), one bar per engine, dtype and setting;
     RTF on the left, joules per audio second on the right (where energy was measured)."""
     title = "Engines and settings: RTF and energy per audio second"
-    settings = sorted({row.engine for row in rows})
-    if len(settings) < 2:
+    if len({row.engine for row in rows}) < 2:
         return Skipped("engines", title, "the runs hold one engine and setting only")
+    settings = sorted({_label(row) for row in rows})
     models = sorted({row.model for row in rows}, key=lambda m: _size(rows, m))
-    by_cell = groups(rows, lambda r: (r.model, r.engine))
+    by_cell = groups(rows, lambda r: (r.model, _label(r)))
     panels = [(schema.RTF, "RTF (lower is faster)"), (schema.J_PER_AUDIO_S, "J per audio s")]
     figure, axes_pair = plt.subplots(1, 2, figsize=(11, 4.6), dpi=_DPI)
     figure.suptitle(title, fontsize=12, x=0.01, ha="left")
@@ -83,6 +83,11 @@ def engines_figure(rows: Sequence[ReportRow], out: Path) -> Figure | Skipped:
         "pooled over the energy windows. Compile time and model loading are outside both. "
         "The report's engines table gives each cell's time ratio and transcript agreement.",
     )
+
+
+def _label(row: ReportRow) -> str:
+    engine, _, settings = row.engine.partition(" ")
+    return " ".join(part for part in (engine, row.dtype, settings) if part)
 
 
 def _size(rows: Sequence[ReportRow], model: str) -> int:
