@@ -92,7 +92,8 @@ TORCH_COMPILE: Final = "compile"  #: transformers: off | on
 COMPILE_MODE: Final = "compile_mode"  #: torch.compile's mode when compile is on
 QUANTIZATION: Final = "quantization"  #: how weights were quantized (torchao config), or None
 TORCHAO_VERSION: Final = "torchao_version"
-COMPUTE_TYPE: Final = "compute_type"  #: ctranslate2's compute type
+#: CTranslate2's compute type as it ran, in its words (int8 on a CPU is int8_float32)
+COMPUTE_TYPE: Final = "compute_type"
 INTRA_THREADS: Final = "intra_threads"
 INTER_THREADS: Final = "inter_threads"
 WEIGHTS_FORMAT: Final = "weights_format"  #: ctranslate2: packaged files, or converted

@@ -231,7 +231,7 @@ class CTranslate2Engine:
             encoded,
             [self._prompt] * len(batch),
             beam_size=self.settings.num_beams,
-            max_length=self._max_new,
+            max_length=len(self._prompt) + self._max_new,  # CTranslate2 counts the prompt
             suppress_tokens=self._suppress,
         )
         generated = time.perf_counter()
