@@ -35,6 +35,12 @@ pytest_plugins = ["pytester"]
             ValueError,
             "word timestamps are not measured on the ctranslate2 engine",
         ),
+        (
+            EngineSettings("ctranslate2"),
+            {"fixed_tokens": 300},
+            ValueError,
+            "CTranslate2 decodes at most 224 new tokens",
+        ),
         (EngineSettings("onnx"), {}, ValueError, "unknown engine 'onnx'"),
         (EngineSettings(kv_cache="paged"), {}, ValueError, "unknown KV cache 'paged'"),
     ],

@@ -87,7 +87,12 @@ def check_options(options: RunOptions) -> CheckedOptions:
         torch_compile=options.torch_compile,
         attn_implementation=options.attn_implementation,
     )
-    check_engine(engine, audio_s=options.audio_duration_s, word_timestamps=options.timestamps)
+    check_engine(
+        engine,
+        audio_s=options.audio_duration_s,
+        word_timestamps=options.timestamps,
+        fixed_tokens=options.fixed_tokens,
+    )
     precision = resolve(options.device, options.dtype, engine=options.engine)
     settings = MeasureSettings(
         rounds=options.rounds,

@@ -16,6 +16,7 @@ from whisperbench.schema import DecodingFacts, EngineFacts
 
 __all__ = [
     "COMPILE_CHOICES",
+    "CT2_MAX_NEW_TOKENS",
     "ENGINES",
     "KV_CACHES",
     "SHORT_FORM_MAX_S",
@@ -28,6 +29,8 @@ __all__ = [
 KV_CACHES: tuple[str, ...] = ("dynamic", "static")
 #: torch.compile for the transformers engine.
 COMPILE_CHOICES: tuple[str, ...] = ("off", "on")
+#: CTranslate2's Whisper decodes at most half of the 448 decoder positions (whisper.cc).
+CT2_MAX_NEW_TOKENS = 224
 #: Whisper's window; longer audio needs a chunking loop (transformers has one, CTranslate2's
 #: Whisper API does not: faster-whisper adds it).
 SHORT_FORM_MAX_S = 30.0
@@ -66,7 +69,11 @@ class EngineSettings:
 
 
 def check_engine(
-    settings: EngineSettings, *, audio_s: float | None = None, word_timestamps: bool = False
+    settings: EngineSettings,
+    *,
+    audio_s: float | None = None,
+    word_timestamps: bool = False,
+    fixed_tokens: int | None = None,
 ) -> None:
     """Refuse engine settings that cannot run, before anything loads.
 
@@ -92,6 +99,12 @@ def check_engine(
             raise NotApplicable(
                 f"CTranslate2's Whisper takes one {SHORT_FORM_MAX_S:g} s window per clip; "
                 f"{audio_s:g} s needs a chunking loop (faster-whisper's) that is not measured here"
+            )
+        if fixed_tokens is not None and fixed_tokens > CT2_MAX_NEW_TOKENS:
+            raise ValueError(
+                f"fixed work of {fixed_tokens} tokens: CTranslate2 decodes at most "
+                f"{CT2_MAX_NEW_TOKENS} new tokens (half of Whisper's 448 positions); use "
+                f"--fixed-tokens {CT2_MAX_NEW_TOKENS} or fewer to compare engines"
             )
         if word_timestamps:
             raise ValueError(

@@ -9,6 +9,8 @@ offline, in a temporary folder. Same audio and features: the checkpoint's
 (or the same beam width), the same prompt (start of transcript, language and task for
 multilingual models, no timestamps); fixed-work mode suppresses end-of-text and stops at
 exactly N new tokens, as ``min_new_tokens = max_new_tokens = N`` does in transformers.
+CTranslate2 decodes at most 224 new tokens (half of Whisper's 448 positions, OpenAI's own
+``sample_len``), transformers up to 444: fixed work beyond 224 is refused here.
 
 Phases: ``features_s`` (log-mel), ``encoder_s`` (``Whisper.encode``), ``decoder_s``
 (``Whisper.generate`` on the encoded features), ``detokenize_s`` (the same tokenizer's
@@ -30,7 +32,7 @@ import numpy as np
 
 from whisperbench import schema
 from whisperbench.audio.clip import SAMPLE_RATE_HZ
-from whisperbench.engines.base import SHORT_FORM_MAX_S
+from whisperbench.engines.base import CT2_MAX_NEW_TOKENS, SHORT_FORM_MAX_S
 from whisperbench.models.loading import LoadedModel, load_model
 from whisperbench.models.precision import Precision, PrecisionError, resolve
 from whisperbench.models.registry import ModelSpec
@@ -141,8 +143,11 @@ def load_ctranslate2(
     hf = load_model(spec, resolve("cpu", "float32"), source=source, weights_path=weights_path,
                     seed=seed)  # fmt: skip
     if hf.weights.source == "packaged":
+        from whisperbench.models.packaged import PACKAGED_MODELS
+
         files = _packaged_files(spec.model_id, hf.weights.sha256)
-        weights_format = f"CTranslate2 files as packaged ({hf.weights.origin})"
+        shipped_by = ", ".join(PACKAGED_MODELS[spec.model_id].distributions)
+        weights_format = f"CTranslate2 files as packaged ({shipped_by})"
     else:
         files = _converted_files(hf.model, hf.processor)
         weights_format = f"converted by ctranslate2 {ctranslate2.__version__} TransformersConverter"
@@ -190,8 +195,18 @@ class CTranslate2Engine:
             prompt += [f"<|{decode.language or 'en'}|>", f"<|{decode.task or 'transcribe'}|>"]
         prompt.append("<|notimestamps|>")
         self._prompt: list[int] = tokenizer.convert_tokens_to_ids(prompt)
-        limit = _MAX_TARGET_POSITIONS - len(self._prompt)
-        self._max_new = decode.fixed_tokens or decode.max_new_tokens or limit
+        self._max_new = decode.fixed_tokens or decode.max_new_tokens or CT2_MAX_NEW_TOKENS
+        if self._max_new > CT2_MAX_NEW_TOKENS:
+            raise ValueError(
+                f"{self._max_new} new tokens asked for; CTranslate2 decodes at most "
+                f"{CT2_MAX_NEW_TOKENS} (half of Whisper's {_MAX_TARGET_POSITIONS} positions, "
+                "as OpenAI's sample_len)"
+            )
+        # CTranslate2 decodes min(max_length // 2, max_length - prompt) new tokens
+        # (whisper.cc): the max_length that gives exactly max_new of them.
+        self._max_length = min(
+            _MAX_TARGET_POSITIONS, max(2 * self._max_new, self._max_new + len(self._prompt))
+        )
         self._suppress = [-1, self._eos] if decode.fixed_tokens is not None else [-1]
 
     def __call__(self, batch: Sequence[np.ndarray]) -> Transcription:
@@ -231,7 +246,7 @@ class CTranslate2Engine:
             encoded,
             [self._prompt] * len(batch),
             beam_size=self.settings.num_beams,
-            max_length=len(self._prompt) + self._max_new,  # CTranslate2 counts the prompt
+            max_length=self._max_length,
             suppress_tokens=self._suppress,
         )
         generated = time.perf_counter()

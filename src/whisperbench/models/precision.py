@@ -250,20 +250,24 @@ def _resolve_ct2(
     )
 
 
-def _torchao() -> object:
-    """torchao, imported quietly: it logs a warning for each CUDA kernel library a CPU build
-    cannot load, and an Enum registration notice from torch.compile."""
+def _quiet_torchao_import() -> None:
+    """torchao logs a warning, at import, for each CUDA kernel library a CPU build cannot load
+    and for Triton's absence on a CPU; transformers imports it on its own whenever it is
+    installed. Those say nothing about a run: keep them below ERROR (errors still show)."""
     import logging
 
-    loggers = [logging.getLogger(name) for name in ("torchao", "torch.utils._pytree")]
-    levels = [logger.level for logger in loggers]
-    for logger in loggers:
-        logger.setLevel(logging.ERROR)
-    try:
-        import torchao
-    finally:
-        for logger, level in zip(loggers, levels, strict=True):
-            logger.setLevel(level)
+    for name in ("torchao", "torchao.kernel.intmm"):
+        logger = logging.getLogger(name)
+        if logger.level == logging.NOTSET:
+            logger.setLevel(logging.ERROR)
+
+
+_quiet_torchao_import()
+
+
+def _torchao() -> object:
+    import torchao
+
     return torchao
 
 
