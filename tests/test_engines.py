@@ -285,3 +285,18 @@ def test_suite_compares_engines_on_the_same_work(suite: pytest.Pytester) -> None
     report = (suite.path / "rep" / "report.md").read_text()
     assert "## Engines and settings on the same work" in report
     assert "| ctranslate2 int8 |" in report
+
+
+def test_baselines_saved_before_the_engine_axes_still_pair() -> None:
+    from whisperbench.runs import Benchmark
+
+    def bench(params: dict) -> Benchmark:
+        return Benchmark("t", "b.py::t[tiny.en-float32-5s-b1]", params, None, {}, {}, "run")
+
+    old = {"whisper_model_id": "tiny.en", "whisper_dtype": "float32",
+           "whisper_audio_s": 5.0, "whisper_batch_size": 1}  # fmt: skip
+    default = {**old, "whisper_engine": "transformers", "whisper_kv_cache": "dynamic",
+               "whisper_compile": "off"}  # fmt: skip
+    assert bench(old).key == bench(default).key
+    assert bench(old).key != bench({**default, "whisper_engine": "ctranslate2"}).key
+    assert bench(old).key != bench({**default, "whisper_compile": "on"}).key
