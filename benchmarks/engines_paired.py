@@ -2,7 +2,7 @@
 engines table.
 
 Run: ``python benchmarks/engines_paired.py [--models tiny.en,base] [--duration 10]
-[--pairs 8] [--settings transformers:float32,transformers:int8,...]``
+[--pairs 8] [--threads N] [--settings transformers:float32,transformers:int8,...]``
 
 The suite measures cells one after another (``pytest benchmarks --whisper-engines
 transformers,ctranslate2 ...``, see the README); on a shared machine the load drifts between
@@ -36,12 +36,14 @@ DEFAULT_SETTINGS = (
 _MAX_WARMUP = 6
 
 
-def options_for(setting: str, model: str, duration_s: float) -> RunOptions:
+def options_for(
+    setting: str, model: str, duration_s: float, threads: int | None = None
+) -> RunOptions:
     """The run options of ``engine:dtype[:static][:compile]``."""
     engine, dtype, *extras = setting.split(":")
     return RunOptions(
         model=model, engine=engine, dtype=dtype, device="cpu", weights="packaged",
-        audio="short", audio_duration_s=duration_s, idle_s=0,
+        audio="short", audio_duration_s=duration_s, idle_s=0, threads=threads,
         kv_cache="static" if "static" in extras else "dynamic",
         torch_compile="on" if "compile" in extras else "off",
     )  # fmt: skip
@@ -58,10 +60,12 @@ def warm_up(session: Session, samples: list) -> tuple[float, int]:  # type: igno
     raise RuntimeError(f"still compiling after {_MAX_WARMUP} warm-up rounds")
 
 
-def compare(model: str, settings: list[str], duration_s: float, pairs: int) -> None:
+def compare(
+    model: str, settings: list[str], duration_s: float, pairs: int, threads: int | None
+) -> None:
     (clip,) = synthetic_batch("short", duration_s, 1)
     samples = [clip.samples]
-    sessions = {s: open_session(options_for(s, model, duration_s)) for s in settings}
+    sessions = {s: open_session(options_for(s, model, duration_s, threads)) for s in settings}
     try:
         compile_s = {s: warm_up(session, samples)[0] for s, session in sessions.items()}
         times: dict[str, list[float]] = {s: [] for s in settings}
@@ -78,6 +82,7 @@ def compare(model: str, settings: list[str], duration_s: float, pairs: int) -> N
             session.close()
     reference = settings[0]
     print(f"\n{model}: {duration_s:g} s of speech, {pairs} cycles, reference {reference}, "
+          f"threads {threads or 'torch default'}, "
           f"compilations inside the cycles: {compiles_in_window}")  # fmt: skip
     print("| setting | median s/round | ratio to reference (median, min-max) | compile s "
           "| agreement WER | WER vs spoken |")  # fmt: skip
@@ -99,6 +104,7 @@ def main() -> None:
     parser.add_argument("--settings", default=DEFAULT_SETTINGS)
     parser.add_argument("--duration", type=float, default=10.0)
     parser.add_argument("--pairs", type=int, default=8)
+    parser.add_argument("--threads", type=int, default=None, help="torch and CTranslate2 threads")
     args = parser.parse_args()
 
     import transformers
@@ -106,7 +112,7 @@ def main() -> None:
     transformers.logging.set_verbosity_error()
     started = time.perf_counter()
     for model in args.models.split(","):
-        compare(model, args.settings.split(","), args.duration, args.pairs)
+        compare(model, args.settings.split(","), args.duration, args.pairs, args.threads)
     print(f"\n({time.perf_counter() - started:.0f} s in all)")
 
 

@@ -41,6 +41,12 @@ pytest_plugins = ["pytester"]
             ValueError,
             "CTranslate2 decodes at most 224 new tokens",
         ),
+        (
+            EngineSettings(kv_cache="static", torch_compile="on"),
+            {"word_timestamps": True},
+            ValueError,
+            "word timestamps with compile are not measured",
+        ),
         (EngineSettings("onnx"), {}, ValueError, "unknown engine 'onnx'"),
         (EngineSettings(kv_cache="paged"), {}, ValueError, "unknown KV cache 'paged'"),
     ],

@@ -81,7 +81,8 @@ def check_engine(
         NotApplicable: a setting the engine does not have (a KV cache or compile for
             CTranslate2, compile without the static cache, long-form audio on CTranslate2):
             a matrix leaves the cell out.
-        ValueError: an unknown engine or setting, or word timestamps on CTranslate2.
+        ValueError: an unknown engine or setting, or word timestamps on CTranslate2 or with
+            compile.
     """
     if settings.engine not in ENGINES:
         raise ValueError(f"unknown engine {settings.engine!r}; choose one of: {', '.join(ENGINES)}")
@@ -116,4 +117,9 @@ def check_engine(
         raise NotApplicable(
             "compile needs the static KV cache: a dynamic cache changes shape every decoding "
             "step, so the compiled decoder would recompile inside the measured window"
+        )
+    elif settings.compiled and word_timestamps:
+        raise ValueError(
+            "word timestamps with compile are not measured: they need every step's cross-"
+            "attention weights out of the compiled decoding step; drop --timestamps or compile"
         )

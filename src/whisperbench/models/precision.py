@@ -252,11 +252,12 @@ def _resolve_ct2(
 
 def _quiet_torchao_import() -> None:
     """torchao logs a warning, at import, for each CUDA kernel library a CPU build cannot load
-    and for Triton's absence on a CPU; transformers imports it on its own whenever it is
-    installed. Those say nothing about a run: keep them below ERROR (errors still show)."""
+    and for Triton's absence on a CPU, and makes torch log a deprecation notice for an Enum
+    it registers; transformers imports it on its own whenever it is installed. Those say
+    nothing about a run: keep them below ERROR (errors still show)."""
     import logging
 
-    for name in ("torchao", "torchao.kernel.intmm"):
+    for name in ("torchao", "torchao.kernel.intmm", "torch.utils._pytree"):
         logger = logging.getLogger(name)
         if logger.level == logging.NOTSET:
             logger.setLevel(logging.ERROR)
