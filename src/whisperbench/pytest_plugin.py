@@ -97,7 +97,13 @@ def pytest_report_header(config: pytest.Config) -> list[str]:
     if cases_key not in config.stash:
         return []
     _, left_out = config.stash[cases_key]
-    return [f"whisperbench: left out {name}: {reason}" for name, reason in left_out]
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in left_out:
+        by_reason.setdefault(reason, []).append(name)
+    return [
+        f"whisperbench: left out {', '.join(names)}: {reason}"
+        for reason, names in by_reason.items()
+    ]
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
