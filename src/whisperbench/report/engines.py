@@ -59,12 +59,14 @@ def engines_figure(rows: Sequence[ReportRow], out: Path) -> Figure | Skipped:
                 drawn = True
                 axes.bar(xs, ys, width=width * 0.95, label=setting)
         axes.set_xticks(range(len(models)), models)
+        axes.set_xlim(-0.5, len(models) - 0.5)
         axes.set_ylabel(label)
         axes.grid(True, axis="y", alpha=0.3)
         axes.spines[["top", "right"]].set_visible(False)
         if not drawn:
             notes = sorted({row.energy_note for row in rows if row.energy_note})
             reason = notes[0] if notes else "no valid energy window"
+            axes.set_yticks([])
             axes.text(0.5, 0.5, f"no energy measured:\n{reason}", ha="center", va="center",
                       transform=axes.transAxes, fontsize=8, wrap=True)  # fmt: skip
     handles, labels = axes_pair[0].get_legend_handles_labels()
