@@ -19,7 +19,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("__init__", "argtypes", "jsonio", "devices", "metrics", "rounds", "audio"),
     ("models", "meters"),  # weights and hardware
     ("schema",),  # the data contract
-    ("transcribe", "measure"),  # the measured pipeline
+    ("transcribe", "engines", "measure"),  # the measured pipeline and its engines
     ("options", "session"),  # assembling a run
     ("runs", "compare", "report", "sweep"),  # reading and combining results
     ("app", "pytest_plugin", "pytest_fixtures", "pytest_gate", "cli", "__main__"),  # front ends

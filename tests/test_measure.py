@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -13,10 +15,12 @@ import numpy as np
 import pytest
 
 from whisperbench.audio import synthetic
+from whisperbench.engines import EngineSettings
+from whisperbench.engines.transformers_engine import TransformersEngine
 from whisperbench.measure import MeasureSettings, batched, measure
 from whisperbench.meters import EnergyReading, WindowReadings, build_meter_set
 from whisperbench.models.loading import LoadedModel
-from whisperbench.transcribe import DecodeSettings, Transcriber
+from whisperbench.transcribe import DecodeSettings
 
 
 @dataclass
@@ -49,6 +53,15 @@ def _Readings() -> WindowReadings:  # noqa: N802 (stands in for the class's cons
     return WindowReadings(window_s=2.0, energy_readings=(reading,))
 
 
+@contextmanager
+def _engine(loaded: LoadedModel, decode: DecodeSettings) -> Iterator[TransformersEngine]:
+    engine = TransformersEngine(loaded, decode, EngineSettings())
+    try:
+        yield engine
+    finally:
+        engine.close()
+
+
 @pytest.fixture(scope="module")
 def clip() -> Any:
     return synthetic.tone(1.0)
@@ -59,7 +72,7 @@ def test_rounds_are_added_until_the_energy_window_is_long_enough(
 ) -> None:
     meters = RecordingMeters()
     settings = MeasureSettings(rounds=1, warmup_rounds=1, min_window_s=1.5)
-    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
+    with _engine(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
         result = measure(transcriber, [clip], settings, meters)
     names = [name for name, _ in meters.calls]
     assert names == ["idle:cold", "idle:warm", "begin", "end"]
@@ -76,7 +89,7 @@ def test_rounds_are_added_until_the_energy_window_is_long_enough(
 def test_without_an_energy_sensor_the_rounds_are_as_asked(tiny_en: LoadedModel, clip: Any) -> None:
     meters = RecordingMeters(energy_active=False)
     settings = MeasureSettings(rounds=2, warmup_rounds=1, min_window_s=60.0)
-    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
+    with _engine(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
         result = measure(transcriber, [clip], settings, meters)
     assert (len(result.rounds), result.warmup_rounds) == (2, 1)
 
@@ -95,7 +108,7 @@ def test_a_failing_round_still_ends_the_real_meters(tiny_en: LoadedModel, clip: 
 
     before = {t.name for t in threading.enumerate()}
     with (
-        Transcriber(tiny_en, DecodeSettings(fixed_tokens=1)) as transcriber,
+        _engine(tiny_en, DecodeSettings(fixed_tokens=1)) as transcriber,
         pytest.raises(RuntimeError, match="workload failed"),
     ):
         measure(
@@ -121,7 +134,7 @@ def test_settings_refuse_nonsense() -> None:
 
 def test_result_rtf_is_a_ratio_of_sums(tiny_en: LoadedModel) -> None:
     clips = [synthetic.tone(1.0), synthetic.tone(3.0)]
-    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
+    with _engine(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
         result = measure(transcriber, clips, MeasureSettings(rounds=2), batch_size=1)
     rounds = result.rounds
     inference = sum(b.times.inference_s for r in rounds for b in r.batches)
@@ -143,7 +156,7 @@ def test_idle_is_measured_cold_and_warm_and_above_idle_subtracts_the_warm_one(
     meters = build_meter_set(device="cpu", gpus="all", nvml_module=FakeNvml([gpu]), idle_s=1.0,
                              min_window_s=0.3, rapl_root=tmp_path / "none")  # fmt: skip
 
-    class Working(Transcriber):
+    class Working(TransformersEngine):
         def __call__(self, batch: Any) -> Any:
             power["w"] = 250.0
             try:
@@ -151,10 +164,11 @@ def test_idle_is_measured_cold_and_warm_and_above_idle_subtracts_the_warm_one(
             finally:
                 power["w"] = 90.0
 
+    engine = Working(tiny_en, DecodeSettings(fixed_tokens=1), EngineSettings())
     try:
-        with Working(tiny_en, DecodeSettings(fixed_tokens=1)) as transcriber:
-            result = measure(transcriber, [clip], MeasureSettings(rounds=1), meters)
+        result = measure(engine, [clip], MeasureSettings(rounds=1), meters)
     finally:
+        engine.close()
         meters.close()
     info = result.to_extra_info()
     assert info["idle_reference"] == "warm"

@@ -86,8 +86,21 @@ def test_weights_size_counts_parameters_and_buffers_once() -> None:
 
 
 def test_weights_size_counts_int8_packed_linear_weights() -> None:
+    from torch.ao.quantization import quantize_dynamic
+
+    model = quantize_dynamic(torch.nn.Sequential(torch.nn.Linear(64, 32)), {torch.nn.Linear})
+    # int8 weight (1 byte each) plus its float32 bias, held in packed params, not parameters.
+    assert weights_size_bytes(model) == 64 * 32 * 1 + 32 * 4
+
+
+def test_weights_size_counts_torchao_weights_by_their_inner_tensors() -> None:
     from whisperbench.models.precision import quantize_int8
 
     model = quantize_int8(torch.nn.Sequential(torch.nn.Linear(64, 32)))
-    # int8 weight (1 byte each) plus its float32 bias, held in packed params, not parameters.
-    assert weights_size_bytes(model) == 64 * 32 * 1 + 32 * 4
+    weight = model[0].weight
+    assert weight.qdata.dtype == torch.int8
+    names, _ = type(weight).__tensor_flatten__(weight)
+    inner = sum(getattr(weight, n).numel() * getattr(weight, n).element_size() for n in names)
+    # int8 data with its per-channel scale and zero point, and the float32 bias: about a
+    # quarter of the float32 weight's 64 x 32 x 4 bytes
+    assert weights_size_bytes(model) == inner + 32 * 4 < 64 * 32 * 4

@@ -103,6 +103,9 @@ def test_defaults_differ_only_where_the_suite_says_so() -> None:
         "dtype": ("float32",),
         "audio_duration_s": (5.0, 10.0, 20.0),
         "batch_size": (1,),
+        "engine": ("transformers",),
+        "kv_cache": ("dynamic",),
+        "torch_compile": ("off",),
     }
 
 
@@ -122,10 +125,25 @@ def test_matrix_is_model_major_and_records_every_option() -> None:
     assert record["models"] == ["tiny.en", "base"]
     assert record["durations_s"] == [5.0, 10.0]
     assert record["batch_sizes"] == [1]
-    assert set(record) == (RUN_OPTIONS - set(matrix.axes)) | {
-        "models",
-        "dtypes",
-        "durations_s",
-        "batch_sizes",
-    }
+    assert set(record) == (RUN_OPTIONS - {"engine", "kv_cache", "torch_compile"}) - set(
+        matrix.axes
+    ) | {"models", "dtypes", "durations_s", "batch_sizes", "engines", "kv_caches", "compile"}
+    assert (record["engines"], record["kv_caches"], record["compile"]) == (
+        ["transformers"],
+        ["dynamic"],
+        ["off"],
+    )
     assert record["weights_path"] is None  # once missing from the record; now there
+
+
+def test_the_workload_varies_fastest_so_one_session_serves_it() -> None:
+    base = RunOptions(model="tiny.en", dtype="float32")
+    matrix = Matrix(base, {"model": ("tiny.en",), "audio_duration_s": (5.0, 10.0),
+                           "engine": ("transformers", "ctranslate2")})  # fmt: skip
+    cases = [(c.engine, c.audio_duration_s) for c in matrix.cases()]
+    assert cases == [
+        ("transformers", 5.0),
+        ("transformers", 10.0),
+        ("ctranslate2", 5.0),
+        ("ctranslate2", 10.0),
+    ]

@@ -46,9 +46,15 @@ def test_one_tiny_case_writes_every_field(suite: pytest.Pytester) -> None:
         "whisper_dtype": "float32",
         "whisper_audio_s": 4.0,
         "whisper_batch_size": 1,
+        "whisper_engine": "transformers",
+        "whisper_kv_cache": "dynamic",
+        "whisper_compile": "off",
     }
     assert info["schema_version"] == 1
     assert (info["model"], info["dtype"], info["device"]) == ("tiny.en", "float32", "cpu")
+    assert (info["engine"], info["engine_settings"]["kv_cache"]) == ("transformers", "dynamic")
+    assert info["engine_version"]
+    assert (info["compile_s"], info["compiles_in_window"]) == (0.0, 0)
     assert info["weights_source"] == "packaged"
     assert info["weights_sha256"] == (
         "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from whisperbench.models.precision import PrecisionError, quantize_int8, resolve
+from whisperbench.models.precision import NotApplicable, PrecisionError, quantize_int8, resolve
 
 CPU_ONLY = {"cuda_available": False, "cuda_count": 0}
 ONE_GPU = {"cuda_available": True, "cuda_count": 1}
@@ -43,7 +43,6 @@ def test_allowed_combinations_resolve_to_what_runs(
             {**ONE_GPU, "bf16_supported": False},
             r"bfloat16 is not supported.*V100",
         ),
-        ("cuda", "int8", ONE_GPU, r"int8 is dynamic quantization, a CPU kernel"),
         ("tpu", "float32", CPU_ONLY, r"unknown device 'tpu'"),
         ("cpu", "float8", CPU_ONLY, r"unknown dtype 'float8'"),
     ],
@@ -71,15 +70,18 @@ def test_labels_follow_the_original_apps_torch_dtype_key(
     assert precision.torch_dtype == torch_dtype
 
 
-def test_int8_quantizes_every_linear_and_keeps_outputs_close() -> None:
+def test_int8_quantizes_every_linear_through_torchao_and_keeps_outputs_close() -> None:
+    from torchao.quantization import Int8Tensor
+
     torch.manual_seed(0)
     model = torch.nn.Sequential(torch.nn.Linear(64, 64), torch.nn.ReLU(), torch.nn.Linear(64, 8))
     x = torch.randn(4, 64)
     expected = model(x)
     quantized = quantize_int8(model)
-    kinds = [type(m) for m in quantized.modules()]
-    assert torch.nn.Linear not in kinds
-    assert sum(k is torch.ao.nn.quantized.dynamic.Linear for k in kinds) == 2
+    linears = [m for m in quantized.modules() if isinstance(m, torch.nn.Linear)]
+    assert len(linears) == 2
+    assert all(isinstance(m.weight, Int8Tensor) for m in linears)
+    assert all(m.weight.qdata.dtype == torch.int8 for m in linears)
     assert torch.allclose(quantized(x), expected, atol=0.05)
 
 
@@ -124,3 +126,68 @@ def test_bfloat16_allowed_on_compute_capability_8(monkeypatch: pytest.MonkeyPatc
     devices = [_Props("Tesla V100-SXM2-32GB", 7, 0), _Props("NVIDIA H100 80GB HBM3", 9, 0)]
     _emulated_cuda(monkeypatch, devices, current=0)
     assert resolve("cuda:1", "bfloat16").dtype == "bfloat16"
+
+
+def test_int8_no_longer_goes_through_the_deprecated_quantized_api() -> None:
+    import inspect
+
+    from whisperbench.models import precision
+
+    source = inspect.getsource(precision)
+    assert "quantize_dynamic" not in source
+    assert "catch_warnings" not in source  # nothing silenced any more
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "machine", "expected"),
+    [
+        ("cpu", "int8", CPU_ONLY, "int8"),
+        ("cpu", "int8_float32", CPU_ONLY, "int8_float32"),
+        ("cpu", "auto", CPU_ONLY, "float32"),
+        ("cuda", "auto", ONE_GPU, "float16"),
+        ("cuda", "int8_float16", ONE_GPU, "int8_float16"),
+        ("cuda", "int8_bfloat16", {**ONE_GPU, "bf16_supported": True}, "int8_bfloat16"),
+    ],
+)
+def test_ctranslate2_compute_types_per_device(
+    device: str, dtype: str, machine: dict, expected: str
+) -> None:
+    precision = resolve(device, dtype, engine="ctranslate2", **machine)
+    assert (precision.dtype, precision.engine) == (expected, "ctranslate2")
+    assert precision.torch_dtype_label == f"ctranslate2.{expected}"
+
+
+@pytest.mark.parametrize(
+    ("device", "dtype", "engine", "machine", "error", "message"),
+    [
+        # CTranslate2 would run float32 for these on a CPU, quietly: refused.
+        ("cpu", "float16", "ctranslate2", CPU_ONLY, PrecisionError, r"quietly run another type"),
+        ("cpu", "int8_float16", "ctranslate2", CPU_ONLY, PrecisionError, r"on CPU use float32"),
+        ("cuda", "int8_float32", "ctranslate2", ONE_GPU, PrecisionError, r"CUDA is refused"),
+        (
+            "cuda",
+            "int8_bfloat16",
+            "ctranslate2",
+            {**ONE_GPU, "bf16_supported": False},
+            PrecisionError,
+            r"compute capability 8.0",
+        ),
+        # int4 is torchao's, CUDA only.
+        ("cpu", "int4", "transformers", CPU_ONLY, PrecisionError, r"int4 on CPU is refused"),
+        ("cuda", "int4", "ctranslate2", ONE_GPU, NotApplicable, r"CTranslate2 has no int4"),
+        # A CTranslate2 compute type is not a transformers dtype: left out of a matrix.
+        ("cpu", "int8_float32", "transformers", CPU_ONLY, NotApplicable, r"CTranslate2 compute"),
+        ("cpu", "float32", "onnx", CPU_ONLY, PrecisionError, r"unknown engine 'onnx'"),
+    ],
+)
+def test_engine_dtype_refusals_say_why(
+    device: str, dtype: str, engine: str, machine: dict, error: type, message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        resolve(device, dtype, engine=engine, **machine)
+
+
+def test_int8_and_int4_run_on_cuda_through_torchao() -> None:
+    assert resolve("cuda", "int8", **ONE_GPU).dtype == "int8"
+    int4 = resolve("cuda", "int4", **ONE_GPU)
+    assert (int4.dtype, int4.torch_dtype) == ("int4", torch.bfloat16)

@@ -28,17 +28,15 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
-from whisperbench.meters.memory import weights_size_bytes
+from whisperbench.engines.base import Engine
 from whisperbench.meters.readings import WindowReadings
 from whisperbench.meters.sampling_grid import (
     REFERENCE_COUNTER_PERIOD_S,
     grid_lock_reason,
     phase_step_pause_s,
 )
-from whisperbench.models.loading import LoadedModel
 from whisperbench.rounds import Round
-from whisperbench.schema import ModelFacts, Result
-from whisperbench.transcribe import Transcriber
+from whisperbench.schema import CompileFacts, ModelFacts, Result
 
 __all__ = [
     "MeasureSettings",
@@ -71,6 +69,8 @@ class WindowMeters(Protocol):
 
 #: Rounds are sized to fill this much more than the minimum window, for round-time jitter.
 _WINDOW_MARGIN = 1.2
+#: Extra warm-up rounds allowed while rounds still compile (torch.compile, new shapes).
+_MAX_COMPILING_WARMUP = 5
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ class RoundRecorder:
 
     def __init__(
         self,
-        transcriber: Transcriber,
+        transcriber: Engine,
         batches: Sequence[Sequence[np.ndarray]],
         on_batch: Callable[[], None] | None = None,
     ) -> None:
@@ -163,8 +163,9 @@ def run_in_loop(target: Callable[[], Round], n: int) -> None:
         target()
 
 
-def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
+def model_facts(transcriber: Engine) -> ModelFacts:
     """The facts of what runs, for the result."""
+    loaded = transcriber.loaded
     spec, precision, weights = loaded.spec, loaded.precision, loaded.weights
     return ModelFacts(
         model=spec.model_id,
@@ -173,7 +174,7 @@ def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
         weights_origin=weights.origin,
         weights_sha256=weights.sha256,
         parameters=loaded.parameters,
-        weights_bytes=weights_size_bytes(loaded.model),
+        weights_bytes=transcriber.weights_bytes(),
         device=precision.device,
         dtype=precision.dtype,
         dtype_requested=precision.dtype_requested,
@@ -183,6 +184,7 @@ def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
         load_s=loaded.load_s,
         decoding=transcriber.recorded_settings(),
         timing_mode=transcriber.timing,
+        engine=transcriber.engine_facts(),
     )
 
 
@@ -194,7 +196,7 @@ def batched(clips: Sequence[Any], batch_size: int) -> list[list[Any]]:
 
 
 def measure(
-    transcriber: Transcriber,
+    transcriber: Engine,
     clips: Sequence[Any],
     settings: MeasureSettings,
     meters: WindowMeters | None = None,
@@ -210,7 +212,9 @@ def measure(
     round is one pass over every batch. ``on_batch`` is called after each batch (progress
     bars); keep it cheap, it runs inside measured rounds. ``on_phase`` is told each phase as
     it starts (``idle``, ``warmup``, ``idle_warm``, ``measure``), outside every measured
-    round (profiles, logs). The meters are always ended, even when a round raises.
+    round (profiles, logs). The meters are always ended, even when a round raises. Warm-up
+    goes on (up to 5 more rounds) while its last round compiled something (torch.compile);
+    compilations are counted in warm-up and in the window.
     """
     phase = on_phase or (lambda _: None)
     if not clips:
@@ -231,6 +235,13 @@ def measure(
         started = time.perf_counter()
         recorder()
         warmup_round_s.append(time.perf_counter() - started)
+    extra = 0
+    while recorder.rounds and recorder.rounds[-1].compiles and extra < _MAX_COMPILING_WARMUP:
+        recorder()  # compiled in the last round: warm up until a round compiles nothing
+        extra += 1
+    warmup_rounds += extra
+    warmup_compiles = sum(r.compiles for r in recorder.rounds)
+    warmup_compile_s = sum(r.compile_s for r in recorder.rounds)
     recorder.clear()
     if meters is not None:
         # The device idle at its working state, right before the window: what energy above
@@ -265,7 +276,7 @@ def measure(
     tokens = sum(r.tokens for r in recorder.rounds)
     lock = grid_lock_reason(recorder.starts, period_s)
     return Result(
-        facts=model_facts(transcriber.loaded, transcriber),
+        facts=model_facts(transcriber),
         audio=[clip.describe() for clip in clips],
         references=[clip.reference for clip in clips],
         batch_size=size,
@@ -284,4 +295,9 @@ def measure(
         ),
         device_state=readings.state if readings is not None else None,
         phase_step_pause_s=recorder.pause_s,
+        compile=CompileFacts(
+            compile_s=warmup_compile_s,
+            warmup=warmup_compiles,
+            in_window=sum(r.compiles for r in recorder.rounds),
+        ),
     )

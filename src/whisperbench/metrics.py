@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from functools import lru_cache
 from typing import Any
 
-__all__ = ["normalize_text", "rtf", "rtfx", "wer"]
+__all__ = ["english_spelling", "normalize_text", "rtf", "rtfx", "wer"]
 
 
 def rtf(inference_s: Sequence[float], audio_s: Sequence[float]) -> float:
@@ -39,17 +39,31 @@ def rtfx(rtf_value: float) -> float:
 
 
 @lru_cache(maxsize=1)
+def english_spelling() -> dict[str, str]:
+    """Whisper's British -> American spelling table (``english.json``, 1,700+ words), as the
+    ``whisper-normalizer`` package ships it; the Open ASR Leaderboard normalizes with it.
+
+    Raises:
+        ModuleNotFoundError: whisper-normalizer is not installed (a whisperbench dependency).
+    """
+    import json
+    from importlib.resources import files
+
+    table = files("whisper_normalizer").joinpath("normalizers/english.json").read_text("utf-8")
+    mapping: dict[str, str] = json.loads(table)
+    return mapping
+
+
+@lru_cache(maxsize=1)
 def _english_normalizer() -> Any:
     from transformers.models.whisper.english_normalizer import EnglishTextNormalizer
 
-    # The British->American spelling table ships with the hub tokenizers, not with
-    # transformers; without it the normalizer still folds case, punctuation, numbers and
-    # contractions, which is what matters for our synthetic American-English references.
-    return EnglishTextNormalizer({})
+    return EnglishTextNormalizer(english_spelling())
 
 
 def normalize_text(text: str) -> str:
-    """Whisper's English normalizer (transformers' ``EnglishTextNormalizer``)."""
+    """Whisper's English normalizer with its spelling table, as the Open ASR Leaderboard
+    applies it: case, punctuation, numbers, contractions, and British -> American spelling."""
     return str(_english_normalizer()(text))
 
 

@@ -29,10 +29,11 @@ from typing import Any, Final
 from whisperbench.argtypes import choice, csv, int_at_least, optional_positive_int, seconds
 from whisperbench.audio.batches import AUDIO_CHOICES
 from whisperbench.devices import device_type, gpus_type
+from whisperbench.engines.base import COMPILE_CHOICES, KV_CACHES
 from whisperbench.models.loading import WEIGHT_SOURCES
-from whisperbench.models.precision import DTYPES
+from whisperbench.models.precision import DTYPES, ENGINES
 from whisperbench.models.registry import MODELS
-from whisperbench.transcribe import TIMING_MODES
+from whisperbench.rounds import TIMING_MODES
 
 __all__ = [
     "SUITE_PREFIX",
@@ -58,6 +59,9 @@ class Axis:
     flag: str  #: the suite's plural flag, after the prefix: "models" -> --whisper-models
     key: str  #: its name in the pytest JSON's record of the options
     default: tuple[Any, ...]  #: the suite's default values
+    #: changes only the audio a session measures (duration, batch size), not the session:
+    #: such axes vary fastest, so one loaded model serves all of them
+    workload: bool = False
 
 
 @dataclass(frozen=True)
@@ -104,7 +108,8 @@ class RunOptions:
         OptionSpec(
             "dtype",
             "Precision: auto (float16 on CUDA, float32 on CPU), float32, float16, bfloat16, "
-            "int8 (dynamic quantization, CPU)",
+            "int8 (torchao dynamic quantization), int4 (torchao weight-only, CUDA); "
+            "CTranslate2 compute types int8_float32, int8_float16, int8_bfloat16",
             choice(DTYPES, "dtype"),
             metavar="DTYPE",
             axis=Axis("dtypes", "dtypes", ("float32",)),
@@ -149,7 +154,7 @@ class RunOptions:
             "Seconds of synthetic audio per clip",
             seconds(maximum_s=3600),
             metavar="SECONDS",
-            axis=Axis("durations", "durations_s", (5.0, 10.0, 20.0)),
+            axis=Axis("durations", "durations_s", (5.0, 10.0, 20.0), workload=True),
             group="audio",
         ),
     )
@@ -173,7 +178,7 @@ class RunOptions:
             "Clips per generate call",
             int_at_least(1),
             metavar="N",
-            axis=Axis("batch-sizes", "batch_sizes", (1,)),
+            axis=Axis("batch-sizes", "batch_sizes", (1,), workload=True),
         ),
     )
     language: str | None = _option(
@@ -284,6 +289,43 @@ class RunOptions:
             metavar="MODE",
         ),
     )
+    engine: str = _option(
+        "transformers",
+        OptionSpec(
+            "engine",
+            "Engine: transformers, or ctranslate2 (the engine under faster-whisper) on the same "
+            "weights; with ctranslate2 the dtype is its compute type (CPU: float32, int8, "
+            "int8_float32; CUDA: float16, bfloat16, int8, int8_float16, int8_bfloat16)",
+            choice(ENGINES, "engine"),
+            metavar="ENGINE",
+            axis=Axis("engines", "engines", ("transformers",)),
+            group="model",
+        ),
+    )
+    kv_cache: str = _option(
+        "dynamic",
+        OptionSpec(
+            "kv-cache",
+            "transformers KV cache: dynamic (grows per token) or static (preallocated, fixed "
+            "shapes, what compile needs)",
+            choice(KV_CACHES, "KV cache"),
+            metavar="CACHE",
+            axis=Axis("kv-caches", "kv_caches", ("dynamic",)),
+            group="model",
+        ),
+    )
+    torch_compile: str = _option(
+        "off",
+        OptionSpec(
+            "compile",
+            "torch.compile of the transformers decoding step: off or on (needs the static KV "
+            "cache; compile time is recorded apart, never inside a measured window)",
+            choice(COMPILE_CHOICES, "compile"),
+            metavar="OFF|ON",
+            axis=Axis("compile", "compile", ("off",)),
+            group="model",
+        ),
+    )
 
     def with_values(self, **values: Any) -> RunOptions:
         """A copy with some fields replaced (a matrix cell, a sweep cell)."""
@@ -360,8 +402,9 @@ def run_options_from(get: Callable[[str], Any], prefix: str = "") -> RunOptions:
 class Matrix:
     """The suite's cases: every combination of the axes' values over one set of options.
 
-    Cases run model-major (model, then dtype, duration, batch size), so each model and
-    dtype is loaded once and kept only while its cases run.
+    Cases run model-major (model, then dtype, engine, KV cache, compile, and the workload's
+    duration and batch size last), so each loaded model (and its compiled graphs) serves all
+    of its cases and is kept only while they run.
     """
 
     base: RunOptions
@@ -378,8 +421,12 @@ class Matrix:
         return cls(base=RunOptions(**singles, **firsts), axes=axes)
 
     def cases(self) -> list[RunOptions]:
-        """Every combination, model-major."""
-        names = list(self.axes)
+        """Every combination, model-major, the workload's axes varying fastest."""
+        specs = dict(option_specs())
+        workload = {n for n in self.axes if (axis := specs[n].axis) is not None and axis.workload}
+        names = [n for n in self.axes if n not in workload] + [
+            n for n in self.axes if n in workload
+        ]
         return [
             self.base.with_values(**dict(zip(names, combo, strict=True)))
             for combo in itertools.product(*(self.axes[name] for name in names))
@@ -392,5 +439,8 @@ class Matrix:
         record: dict[str, Any] = {}
         for name, value in dataclasses.asdict(self.base).items():
             axis = specs[name].axis
-            record[axis.key if axis else name] = list(self.axes[name]) if axis else value
+            if axis is None:
+                record[name] = value
+            else:  # an axis the matrix was not given runs its one base value
+                record[axis.key] = list(self.axes.get(name, (value,)))
         return record

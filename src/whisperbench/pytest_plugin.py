@@ -9,20 +9,28 @@ not: an uninstalled checkout, ``PYTEST_DISABLE_PLUGIN_AUTOLOAD``).
 The options are :class:`whisperbench.options.RunOptions` in their ``--whisper-`` form
 (:func:`whisperbench.options.add_run_options`): each has an argparse type, so a typo is a
 usage error when pytest parses the command line. The matrix (model x dtype x audio seconds x
-batch size) is parametrized on any test that takes the ``whisper_case`` argument,
-model-major, so each model/dtype pair is loaded once and kept only while its cases run.
+batch size x engine x KV cache x compile) is parametrized on any test that takes the
+``whisper_case`` argument, model-major, so each loaded model is loaded once and kept only
+while its cases run. A combination an engine does not have (a KV cache for CTranslate2, a
+CTranslate2 compute type for transformers, compile without the static cache) is left out of
+the matrix and listed in the report header.
 
 A session that collected whisperbench cases checks them once collection is done, before any
 model loads: every case against this machine (:func:`whisperbench.session.check_options`),
 and pytest-benchmark's round options, which do not apply to rounds whisperbench runs
 (refused, naming the ``--whisper-*`` option to use). A session without such cases loads
 nothing heavy and writes nothing of whisperbench's into pytest-benchmark's JSON.
+
+Cells that did the same work on different engines or settings are compared after the run
+(:mod:`whisperbench.report.agreement`): each gets its time ratio and transcript agreement
+against a reference cell, written into the JSON's ``extra_info`` and printed as a table.
 """
 
 from __future__ import annotations
 
 import argparse
 import weakref
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -35,6 +43,7 @@ __all__ = [
     "FOREIGN_ROUND_OPTIONS",
     "active_key",
     "case_id",
+    "cases_key",
     "foreign_round_options",
     "matrix_key",
     "truthful_round_options",
@@ -44,6 +53,11 @@ __all__ = [
 ]
 
 matrix_key = pytest.StashKey[Matrix]()
+#: The cases that run, the combinations left out with the reason, and the cases this machine
+#: cannot run with the error (refused once collection is done).
+cases_key = pytest.StashKey[tuple[list[RunOptions], list[tuple[str, str]], list[tuple[str, str]]]]()
+#: Each benchmark's extra_info by test node id, for the comparison after the run.
+results_key = pytest.StashKey[dict[str, dict[str, Any]]]()
 #: Set once collection found whisperbench cases: the hooks that write JSON act only then.
 active_key = pytest.StashKey[bool]()
 _defaults_key = pytest.StashKey[argparse.Namespace]()
@@ -77,12 +91,28 @@ FOREIGN_ROUND_OPTIONS: dict[str, tuple[str, str]] = {
 }
 
 #: The matrix's parameter names, as they appear in pytest-benchmark's ``params``.
-CASE_PARAMS = ("whisper_model_id", "whisper_dtype", "whisper_audio_s", "whisper_batch_size")
+CASE_PARAMS = (
+    "whisper_model_id",
+    "whisper_dtype",
+    "whisper_audio_s",
+    "whisper_batch_size",
+    "whisper_engine",
+    "whisper_kv_cache",
+    "whisper_compile",
+)
 
 
 def case_id(case: RunOptions) -> str:
-    """The test id of a case: ``tiny.en-float32-5s-b1``."""
-    return f"{case.model}-{case.dtype}-{case.audio_duration_s:g}s-b{case.batch_size}"
+    """The test id of a case: ``tiny.en-float32-5s-b1``, then what differs from the default
+    engine and settings: ``-ctranslate2``, ``-static``, ``-compiled``."""
+    parts = [f"{case.model}-{case.dtype}-{case.audio_duration_s:g}s-b{case.batch_size}"]
+    if case.engine != "transformers":
+        parts.append(case.engine)
+    if case.kv_cache != "dynamic":
+        parts.append(case.kv_cache)
+    if case.torch_compile == "on":
+        parts.append("compiled")
+    return "-".join(parts)
 
 
 def pytest_addoption(parser: pytest.Parser, pluginmanager: pytest.PytestPluginManager) -> None:
@@ -99,30 +129,66 @@ def pytest_configure(config: pytest.Config) -> None:
         config.stash[_defaults_key] = parser.parse_known_args([])
 
 
+def _cases(
+    config: pytest.Config,
+) -> tuple[list[RunOptions], list[tuple[str, str]], list[tuple[str, str]]]:
+    """The matrix's cases split into those that run, those left out (a setting the engine
+    does not have) and those this machine cannot run; computed once, when collection first
+    meets a whisperbench test (a session without one imports nothing heavy)."""
+    found = config.stash.get(cases_key, None)
+    if found is not None:
+        return found
+    from whisperbench.models.precision import NotApplicable
+    from whisperbench.session import check_options
+
+    kept: list[RunOptions] = []
+    left_out: list[tuple[str, str]] = []
+    refused: list[tuple[str, str]] = []
+    for case in config.stash[matrix_key].cases():
+        try:
+            check_options(case)
+        except NotApplicable as reason:
+            left_out.append((case_id(case), str(reason)))
+            continue
+        except ValueError as error:  # PrecisionError is a ValueError
+            refused.append((case_id(case), str(error)))
+            continue
+        kept.append(case)
+    config.stash[cases_key] = (kept, left_out, refused)
+    return kept, left_out, refused
+
+
 def pytest_collection_finish(session: pytest.Session) -> None:
     """Check the collected whisperbench cases before any runs.
 
     Raises:
-        pytest.UsageError: a pytest-benchmark round option that cannot apply, or a case this
+        pytest.UsageError: a pytest-benchmark round option that cannot apply, a case this
             machine cannot run (a dtype the device cannot run, an English-only model given a
-            language...).
+            language...), or a matrix of which no case can run.
     """
     config = session.config
     if not any("whisper_case" in getattr(item, "fixturenames", ()) for item in session.items):
         return
-    from whisperbench.session import check_options
-
-    refused = foreign_round_options(config)
-    if refused:
+    refused_options = foreign_round_options(config)
+    if refused_options:
         raise pytest.UsageError(
             "whisperbench: whisperbench runs the rounds of its benchmarks itself, so "
-            "pytest-benchmark's round options cannot apply to them:\n  " + "\n  ".join(refused)
+            "pytest-benchmark's round options cannot apply to them:\n  "
+            + "\n  ".join(refused_options)
         )
-    for case in config.stash[matrix_key].cases():
-        try:
-            check_options(case)
-        except ValueError as error:  # PrecisionError is a ValueError
-            raise pytest.UsageError(f"whisperbench: case {case_id(case)}: {error}") from None
+    kept, left_out, refused = _cases(config)
+    if refused:
+        name, error = refused[0]
+        raise pytest.UsageError(f"whisperbench: case {name}: {error}")
+    if not kept:
+        reasons = "; ".join(f"{name}: {reason}" for name, reason in left_out)
+        raise pytest.UsageError(f"whisperbench: no case of the matrix can run ({reasons})")
+    import transformers
+
+    # Whisper's generate warns on every call about settings it sets itself; keep the
+    # benchmark output readable (errors still show).
+    transformers.logging.set_verbosity_error()
+    config.stash[results_key] = {}
     config.stash[active_key] = True
 
 
@@ -143,13 +209,38 @@ def foreign_round_options(config: pytest.Config) -> list[str]:
     return refused
 
 
+def pytest_report_header(config: pytest.Config) -> list[str]:
+    """Name the combinations the matrix left out, and why (nothing leaves quietly)."""
+    if cases_key not in config.stash:
+        return []
+    _, left_out, _ = config.stash[cases_key]
+    by_reason: dict[str, list[str]] = {}
+    for name, reason in left_out:
+        by_reason.setdefault(reason, []).append(name)
+    return [
+        f"whisperbench: left out {', '.join(names)}: {reason}"
+        for reason, names in by_reason.items()
+    ]
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     """Parametrize the matrix on plain values (so the JSON's ``params`` are readable)."""
     if "whisper_case" in metafunc.fixturenames:
-        cases = metafunc.config.stash[matrix_key].cases()
+        cases, _, _ = _cases(metafunc.config)
         metafunc.parametrize(
             CASE_PARAMS,
-            [(c.model, c.dtype, c.audio_duration_s, c.batch_size) for c in cases],
+            [
+                (
+                    c.model,
+                    c.dtype,
+                    c.audio_duration_s,
+                    c.batch_size,
+                    c.engine,
+                    c.kv_cache,
+                    c.torch_compile,
+                )
+                for c in cases
+            ],
             ids=[case_id(case) for case in cases],
         )
 
@@ -161,6 +252,9 @@ def whisper_case(
     whisper_dtype: str,
     whisper_audio_s: float,
     whisper_batch_size: int,
+    whisper_engine: str,
+    whisper_kv_cache: str,
+    whisper_compile: str,
 ) -> RunOptions:
     """The options of the matrix cell this test runs."""
     return pytestconfig.stash[matrix_key].base.with_values(
@@ -168,7 +262,22 @@ def whisper_case(
         dtype=whisper_dtype,
         audio_duration_s=whisper_audio_s,
         batch_size=whisper_batch_size,
+        engine=whisper_engine,
+        kv_cache=whisper_kv_cache,
+        torch_compile=whisper_compile,
     )
+
+
+@pytest.fixture
+def whisper_record(request: pytest.FixtureRequest) -> Callable[[dict[str, Any]], None]:
+    """``whisper_record(extra_info)``: keep a cell's result for the comparison of engines and
+    settings after the run (the terminal table, the JSON's agreement fields)."""
+    results = request.config.stash[results_key]
+
+    def record(extra_info: dict[str, Any]) -> None:
+        results[request.node.nodeid] = extra_info
+
+    return record
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -193,6 +302,7 @@ def pytest_benchmark_update_json(
     if not config.stash.get(active_key, False):
         return
     from whisperbench import schema
+    from whisperbench.report.agreement import agreement_fields, compare_cells
 
     matrix = config.stash[matrix_key]
     output_json[schema.WHISPERBENCH] = {
@@ -207,6 +317,14 @@ def pytest_benchmark_update_json(
             bench.get("options") or {}, rounds=matrix.base.rounds, warmup=info[schema.WARMUP_ROUNDS]
         )
 
+    written = output_json.get("benchmarks") or []
+    cells = [(str(b.get("fullname")), b.get("extra_info") or {}) for b in written]
+    agreements = compare_cells(cells)
+    for bench in written:
+        found = agreements.get(str(bench.get("fullname")))
+        if found is not None:
+            bench.setdefault("extra_info", {}).update(agreement_fields(found))
+
 
 def truthful_round_options(options: dict[str, Any], *, rounds: int, warmup: int) -> dict[str, Any]:
     """pytest-benchmark's per-benchmark ``options`` as they applied to whisperbench's rounds.
@@ -218,3 +336,16 @@ def truthful_round_options(options: dict[str, Any], *, rounds: int, warmup: int)
     did apply and stay.
     """
     return {**options, "min_rounds": rounds, "max_time": None, "min_time": None, "warmup": warmup}
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """Cells that did the same work on other engines or settings: the comparison table."""
+    if results_key not in config.stash:
+        return
+    from whisperbench.report.agreement import render_table
+
+    lines = render_table(list(config.stash[results_key].items()))
+    if lines:
+        terminalreporter.section("whisperbench: engines and settings on the same work")
+        for line in lines:
+            terminalreporter.write_line(line)

@@ -11,7 +11,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["PhaseTimes", "Round", "Transcription"]
+#: ``phases``: encoder timed inside ``generate`` (synchronizing hooks); ``end-to-end``: only
+#: the call's edges synchronized (see :mod:`whisperbench.transcribe`).
+TIMING_MODES = ("phases", "end-to-end")
+
+__all__ = ["TIMING_MODES", "PhaseTimes", "Round", "Transcription"]
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,8 @@ class Transcription:
     times: PhaseTimes
     #: word-level timestamps per clip, when asked: ``{"word", "start_s", "end_s"}``
     words: list[list[dict[str, Any]]] = field(default_factory=list)
+    compiles: int = 0  #: torch.compile compilations (recompilations too) during the call
+    compile_s: float = 0.0  #: wall seconds of those compilations (inside ``inference_s``)
 
     @property
     def tokens(self) -> int:
@@ -86,6 +92,15 @@ class Round:
     def words(self) -> list[list[dict[str, Any]]]:
         """Word timestamps per clip (empty lists when not asked for)."""
         return [clip for b in self.batches for clip in (b.words or [[] for _ in b.texts])]
+
+    @property
+    def compiles(self) -> int:
+        """torch.compile compilations during the round (0 for an engine that compiles none)."""
+        return sum(b.compiles for b in self.batches)
+
+    @property
+    def compile_s(self) -> float:
+        return float(sum(b.compile_s for b in self.batches))
 
     @property
     def s_per_token(self) -> float | None:

@@ -51,6 +51,16 @@ DEFAULT_STORAGE = ".benchmarks"
 _SINGLE_GPU = "gpu"
 
 
+#: Matrix params added after runs were first saved, with the value those runs measured: the
+#: engine axes (an earlier run was transformers with a dynamic cache, uncompiled).
+_ADDED_PARAMS = {
+    "whisper_engine": "transformers",
+    "whisper_kv_cache": "dynamic",
+    "whisper_compile": "off",
+}
+_NO_DEFAULT = object()
+
+
 class RunError(Exception):
     """A run could not be found, read or paired; the message is one line for the user."""
 
@@ -74,8 +84,15 @@ class Benchmark:
 
     @property
     def key(self) -> tuple[str, str]:
-        """What pairs a benchmark across runs: fullname and params."""
-        return self.fullname, json.dumps(self.params, sort_keys=True, default=str)
+        """What pairs a benchmark across runs: fullname and params (a param added later is
+        left out at the value every earlier run had, so older baselines still pair)."""
+        params = {
+            name: value
+            for name, value in (self.params or {}).items()
+            if _ADDED_PARAMS.get(name, _NO_DEFAULT) != value
+        }
+        return self.fullname, json.dumps(params if self.params is not None else None,
+                                         sort_keys=True, default=str)  # fmt: skip
 
     @property
     def schema_version(self) -> int | None:

@@ -40,10 +40,13 @@ from whisperbench.rounds import Round
 __all__ = [
     "SCHEMA_VERSION",
     "SEED_KEYS",
+    "CompileFacts",
     "DecodingFacts",
+    "EngineFacts",
     "ModelFacts",
     "Result",
     "energy_fields",
+    "engine_fields",
     "finite_json",
     "memory_fields",
 ]
@@ -81,6 +84,24 @@ AUDIO_CATEGORY: Final = "audio_category"
 AUDIO_SHA256: Final = "audio_sha256"
 AUDIO: Final = "audio"  #: one ``Clip.describe()`` per clip
 AUDIO_S: Final = "audio_s"  #: audio seconds per round
+# -- the engine that ran and its settings (EngineFacts) -----------------------------------------
+ENGINE: Final = "engine"  #: transformers | ctranslate2
+ENGINE_VERSION: Final = "engine_version"  #: the engine package's version
+ENGINE_SETTINGS: Final = "engine_settings"  #: the engine's settings as they ran, keys below
+KV_CACHE: Final = "kv_cache"  #: transformers: dynamic | static
+TORCH_COMPILE: Final = "compile"  #: transformers: off | on
+COMPILE_MODE: Final = "compile_mode"  #: torch.compile's mode when compile is on
+QUANTIZATION: Final = "quantization"  #: how weights were quantized (torchao config), or None
+TORCHAO_VERSION: Final = "torchao_version"
+#: CTranslate2's compute type as it ran, in its words (int8 on a CPU is int8_float32)
+COMPUTE_TYPE: Final = "compute_type"
+INTRA_THREADS: Final = "intra_threads"
+INTER_THREADS: Final = "inter_threads"
+WEIGHTS_FORMAT: Final = "weights_format"  #: ctranslate2: packaged files, or converted
+# -- torch.compile's bookkeeping: compilation never inside a measured window ------------------
+COMPILE_S: Final = "compile_s"  #: seconds compiling during this cell's warm-up
+COMPILES_WARMUP: Final = "compiles_warmup"  #: compilations (recompiles too) during warm-up
+COMPILES_IN_WINDOW: Final = "compiles_in_window"  #: compilations inside the window: must be 0
 
 # -- benchmark.extra_info: what it cost -------------------------------------------------------
 ROUNDS: Final = "rounds"
@@ -107,6 +128,10 @@ TRANSCRIPT: Final = "transcript"
 REFERENCE: Final = "reference"
 TRANSCRIPTS: Final = "transcripts"
 WER: Final = "wer"
+# -- agreement between cells of the same work (whisperbench.report.engines) -------------------
+AGREEMENT_WITH: Final = "agreement_with"  #: the cell compared against (engine, dtype, settings)
+AGREEMENT_WER: Final = "agreement_wer"  #: WER of this cell's transcripts against that cell's
+TIME_RATIO: Final = "time_ratio"  #: this cell's RTF over that cell's (above 1: slower)
 
 # -- memory over the window -------------------------------------------------------------------
 PEAK_RSS_BYTES: Final = "peak_rss_bytes"
@@ -274,6 +299,25 @@ class DecodingFacts:
 
 
 @dataclass(frozen=True)
+class EngineFacts:
+    """Which engine ran, its version, and its settings as they ran (keys: names above)."""
+
+    engine: str
+    version: str
+    settings: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class CompileFacts:
+    """torch.compile's cost, kept out of every figure: compilations counted by dynamo's
+    compile callbacks, in the warm-up (where they belong) and in the window (must be 0)."""
+
+    compile_s: float  #: wall seconds inside compilations during warm-up
+    warmup: int  #: compilations during warm-up
+    in_window: int  #: compilations during measured rounds
+
+
+@dataclass(frozen=True)
 class ModelFacts:
     """What ran: model, weights, precision and settings (no measurements)."""
 
@@ -293,6 +337,7 @@ class ModelFacts:
     load_s: float
     decoding: DecodingFacts
     timing_mode: str = "phases"  #: see TIMING_MODE
+    engine: EngineFacts | None = None  #: None: written before engines were recorded
 
 
 @dataclass(frozen=True)
@@ -314,6 +359,7 @@ class Result:
     energy: WindowEnergy | None = None
     device_state: DeviceStateReading | None = None
     phase_step_pause_s: float = 0.0  #: see PHASE_STEP_PAUSE_S
+    compile: CompileFacts | None = None
 
     def __post_init__(self) -> None:
         if not self.rounds:
@@ -406,6 +452,7 @@ class Result:
             TRANSCRIPTS: self.transcripts,
             WER: self.wer,
         }
+        info.update(engine_fields(facts.engine, self.compile))
         if self.memory is not None:
             info.update(memory_fields(self.memory))
         if self.energy is not None:
@@ -419,6 +466,28 @@ class Result:
             info[DEVICE_STATE] = {}
         finite: dict[str, Any] = finite_json(info)
         return finite
+
+
+def engine_fields(engine: EngineFacts | None, compiled: CompileFacts | None) -> dict[str, Any]:
+    """The engine, its version and settings, and compile bookkeeping, under output names."""
+    fields: dict[str, Any] = {}
+    if engine is not None:
+        fields.update(
+            {
+                ENGINE: engine.engine,
+                ENGINE_VERSION: engine.version,
+                ENGINE_SETTINGS: dict(engine.settings),
+            }
+        )
+    if compiled is not None:
+        fields.update(
+            {
+                COMPILE_S: compiled.compile_s,
+                COMPILES_WARMUP: compiled.warmup,
+                COMPILES_IN_WINDOW: compiled.in_window,
+            }
+        )
+    return fields
 
 
 def memory_fields(memory: MemoryReading) -> dict[str, Any]:

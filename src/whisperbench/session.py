@@ -28,14 +28,15 @@ from types import TracebackType
 
 from whisperbench.audio.clip import Clip
 from whisperbench.devices import synchronizer
+from whisperbench.engines import Engine, EngineSettings, check_engine, open_engine
 from whisperbench.measure import MeasureSettings, RunRounds, measure, run_in_loop
 from whisperbench.meters import MeterSet, build_meter_set
-from whisperbench.models.loading import LoadedModel, load_model
+from whisperbench.models.loading import LoadedModel
 from whisperbench.models.precision import Precision, resolve
 from whisperbench.models.registry import ModelSpec, get_spec
 from whisperbench.options import RunOptions
 from whisperbench.schema import Result
-from whisperbench.transcribe import DecodeSettings, Transcriber, check_language
+from whisperbench.transcribe import DecodeSettings, check_language
 
 __all__ = [
     "CheckedOptions",
@@ -59,6 +60,7 @@ class CheckedOptions:
     precision: Precision
     decode: DecodeSettings
     settings: MeasureSettings
+    engine: EngineSettings = dataclasses.field(default_factory=EngineSettings)
 
 
 def check_options(options: RunOptions) -> CheckedOptions:
@@ -66,6 +68,8 @@ def check_options(options: RunOptions) -> CheckedOptions:
 
     Raises:
         whisperbench.models.precision.PrecisionError: a device or dtype that cannot run here.
+        whisperbench.models.precision.NotApplicable: (a PrecisionError) a setting the engine
+            does not have (a matrix leaves such cells out).
         ValueError: settings that cannot go together (a language for an English-only model,
             more fixed tokens than Whisper's decoder holds, rounds below 1...).
         KeyError: an unknown model id.
@@ -77,28 +81,40 @@ def check_options(options: RunOptions) -> CheckedOptions:
         word_timestamps=options.timestamps,
     )
     check_language(spec, decode)
-    precision = resolve(options.device, options.dtype)
+    engine = EngineSettings(
+        engine=options.engine,
+        kv_cache=options.kv_cache,
+        torch_compile=options.torch_compile,
+        attn_implementation=options.attn_implementation,
+    )
+    check_engine(
+        engine,
+        audio_s=options.audio_duration_s,
+        word_timestamps=options.timestamps,
+        fixed_tokens=options.fixed_tokens,
+    )
+    precision = resolve(options.device, options.dtype, engine=options.engine)
     settings = MeasureSettings(
         rounds=options.rounds,
         warmup_rounds=options.warmup_rounds,
         min_window_s=options.min_window_s,
     )
-    return CheckedOptions(options, spec, precision, decode, settings)
+    return CheckedOptions(options, spec, precision, decode, settings, engine)
 
 
 class Session:
-    """A loaded model with its meters and Transcriber, ready to measure clips.
+    """A loaded model with its meters and engine, ready to measure clips.
 
-    Close it (or use it as a context manager) to remove the Transcriber's hooks and release
+    Close it (or use it as a context manager) to remove the engine's hooks and release
     NVML. One session serves any number of :meth:`measure` calls: the suite measures every
     duration and batch size of a model/dtype pair on one session.
     """
 
-    def __init__(self, checked: CheckedOptions, loaded: LoadedModel, meters: MeterSet) -> None:
+    def __init__(self, checked: CheckedOptions, engine: Engine, meters: MeterSet) -> None:
         self.checked = checked
-        self.loaded = loaded
+        self.transcriber = engine  #: the engine: one call is one round over a batch
+        self.loaded: LoadedModel = engine.loaded
         self.meters = meters
-        self.transcriber = Transcriber(loaded, checked.decode, timing=checked.options.timing)
 
     @property
     def options(self) -> RunOptions:
@@ -164,25 +180,33 @@ def open_session(
         import torch
 
         torch.set_num_threads(run.threads)
-    loaded = load_model(
+    engine = open_engine(
         checked.spec,
         checked.precision,
+        checked.decode,
+        checked.engine,
         source=run.weights,
         weights_path=run.weights_path,
-        attn_implementation=run.attn_implementation,
+        threads=run.threads,
+        timing=run.timing,
     )
     device = checked.precision.device
-    meters = meter_factory(
-        device=device,
-        gpus=run.gpus,
-        idle_s=run.idle_s,
-        min_window_s=run.min_window_s,
-        synchronize=synchronizer(device),
-    )
     try:
-        return Session(checked, loaded, meters)
+        meters = meter_factory(
+            device=device,
+            gpus=run.gpus,
+            idle_s=run.idle_s,
+            min_window_s=run.min_window_s,
+            synchronize=synchronizer(device),
+        )
+    except BaseException:
+        engine.close()
+        raise
+    try:
+        return Session(checked, engine, meters)
     except BaseException:
         meters.close()
+        engine.close()
         raise
 
 

@@ -37,14 +37,11 @@ from whisperbench.audio.clip import SAMPLE_RATE_HZ
 from whisperbench.devices import synchronizer
 from whisperbench.models.loading import LoadedModel
 from whisperbench.models.registry import ModelSpec
-from whisperbench.rounds import PhaseTimes, Transcription
+from whisperbench.rounds import TIMING_MODES, PhaseTimes, Transcription
 from whisperbench.schema import DecodingFacts
 
 __all__ = ["TIMING_MODES", "WORD_TIME_STEP_S", "DecodeSettings", "Transcriber", "check_language"]
 
-#: ``phases``: encoder timed inside ``generate`` (synchronizing hooks); ``end-to-end``: only
-#: the call's edges synchronized (see the module docstring).
-TIMING_MODES = ("phases", "end-to-end")
 
 #: The resolution of word times, in seconds: Whisper's encoder frames are 20 ms apart (10 ms
 #: mel hop, stride-2 convolution), its timestamp tokens step by 20 ms, and transformers' token
@@ -109,17 +106,27 @@ class _EncoderClock:
     """Forward hooks that time every encoder pass inside ``generate`` and count decoder passes.
 
     With ``time_encoder=False`` only the decoder passes are counted (a hook that never
-    synchronizes) and ``encoder_s`` stays NaN.
+    synchronizes) and ``encoder_s`` stays NaN. With ``count_decoder=False`` decoder passes
+    are not counted by a hook (a compiled decoder would trace the hook and recompile every
+    step; the Transcriber counts steps another way).
     """
 
-    def __init__(self, model: Any, sync: Callable[[], None], time_encoder: bool = True) -> None:
+    def __init__(
+        self,
+        model: Any,
+        sync: Callable[[], None],
+        time_encoder: bool = True,
+        count_decoder: bool = True,
+    ) -> None:
         self._sync = sync
         self._time_encoder = time_encoder
         self.encoder_s = 0.0 if time_encoder else math.nan
         self.decoder_calls = 0
         self._started = 0.0
         whisper = model.model if hasattr(model, "model") else model
-        self._handles = [whisper.decoder.register_forward_pre_hook(self._decoder_call)]
+        self._handles = []
+        if count_decoder:
+            self._handles.append(whisper.decoder.register_forward_pre_hook(self._decoder_call))
         if time_encoder:
             self._handles += [
                 whisper.encoder.register_forward_pre_hook(self._encoder_begin),
@@ -146,14 +153,34 @@ class _EncoderClock:
             handle.remove()
 
 
+def _step_counter(clock: _EncoderClock) -> Any:
+    """A logits processor that counts decoding steps (it runs once per step, outside the
+    compiled decoder) for a compiled model, where the decoder hook cannot."""
+    from transformers import LogitsProcessor, LogitsProcessorList
+
+    class StepCounter(LogitsProcessor):
+        def __call__(self, input_ids: torch.Tensor, scores: torch.Tensor) -> torch.Tensor:
+            clock.decoder_calls += 1
+            return scores
+
+    return LogitsProcessorList([StepCounter()])
+
+
 class Transcriber:
     """Runs the measured pipeline for one loaded model and one set of decode settings.
 
+    ``compiled``: the model's decoding step is compiled (static cache + torch.compile), so
+    decoding steps are counted by a logits processor instead of a decoder hook.
     Use as a context manager (or call :meth:`close`) to remove the timing hooks.
     """
 
     def __init__(
-        self, loaded: LoadedModel, settings: DecodeSettings | None = None, *, timing: str = "phases"
+        self,
+        loaded: LoadedModel,
+        settings: DecodeSettings | None = None,
+        *,
+        timing: str = "phases",
+        compiled: bool = False,
     ) -> None:
         if timing not in TIMING_MODES:
             raise ValueError(f"timing must be one of {', '.join(TIMING_MODES)}, got {timing!r}")
@@ -161,7 +188,10 @@ class Transcriber:
         self.settings = settings or DecodeSettings()
         self.timing = timing
         self._sync = synchronizer(loaded.precision.device)
-        self._clock = _EncoderClock(loaded.model, self._sync, time_encoder=timing == "phases")
+        self._clock = _EncoderClock(
+            loaded.model, self._sync, time_encoder=timing == "phases", count_decoder=not compiled
+        )
+        self._compiled = compiled
         self._generation_config = self._build_generation_config()
         self._generate_kwargs = self._build_generate_kwargs()
 
@@ -190,6 +220,8 @@ class Transcriber:
         settings = self.settings
         check_language(spec, settings)
         kwargs: dict[str, Any] = {"generation_config": self._generation_config}
+        if self._compiled:
+            kwargs["logits_processor"] = _step_counter(self._clock)
         if not spec.english_only:
             kwargs["language"] = settings.language or "en"
             kwargs["task"] = settings.task or "transcribe"

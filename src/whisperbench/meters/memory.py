@@ -34,9 +34,21 @@ if TYPE_CHECKING:
 __all__ = ["MemoryMeter", "process_gpu_memory_bytes", "weights_size_bytes"]
 
 
+def _tensor_bytes(tensor: torch.Tensor) -> int:
+    """Bytes a tensor holds; a wrapper subclass (torchao's quantized weights) holds its inner
+    tensors (``__tensor_flatten__``: int8/int4 data, scales), not ``numel`` of its dtype."""
+    flatten = getattr(type(tensor), "__tensor_flatten__", None)
+    if flatten is None:
+        return tensor.numel() * tensor.element_size()
+    names, _ = flatten(tensor)
+    inner = (getattr(tensor, name) for name in names)
+    return sum(_tensor_bytes(t) for t in inner if hasattr(t, "element_size"))
+
+
 def weights_size_bytes(module: torch.nn.Module) -> int:
     """Bytes of ``module``'s parameters and buffers (each shared tensor counted once), plus
-    the packed weights of dynamically quantized Linear layers, which are neither.
+    the packed weights of dynamically quantized Linear layers, which are neither; torchao's
+    quantized weights count their inner tensors.
 
     Works on meta tensors too (sizes come from shape and dtype).
     """
@@ -46,7 +58,7 @@ def weights_size_bytes(module: torch.nn.Module) -> int:
         if id(tensor) in seen:
             continue
         seen.add(id(tensor))
-        total += tensor.numel() * tensor.element_size()
+        total += _tensor_bytes(tensor)
     for sub in module.modules():  # dynamic int8 Linear keeps weight and bias packed
         packed = getattr(sub, "_packed_params", None)
         if packed is not None and hasattr(packed, "_weight_bias"):

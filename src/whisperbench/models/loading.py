@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from whisperbench.models.precision import Precision, quantize_int8
+from whisperbench.models.precision import Precision, quantize_int4, quantize_int8
 from whisperbench.models.registry import ModelSpec
 
 __all__ = [
@@ -286,6 +286,8 @@ def load_model(
     if precision.dtype == "int8":
         model = quantize_int8(model)
     model.to(precision.device)
+    if precision.dtype == "int4":  # tinygemm packs the weights on the device they run on
+        model = quantize_int4(model)
     if precision.is_cuda:
         import torch
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from whisperbench import schema
+from whisperbench.report.agreement import engine_label
 from whisperbench.runs import Benchmark, Run, finite, gpu_name, gpu_states, host_fact, session_gpus
 
 __all__ = ["VALUE_FIELDS", "ReportRow", "pooled_ratio", "report_rows", "series_label"]
@@ -63,6 +64,8 @@ class ReportRow:
     energy_valid: bool | None
     energy_note: str | None  #: why energy is null or invalid
     values: Mapping[str, float | None]
+    #: engine and its non-default settings, no dtype (``report.agreement.engine_label``)
+    engine: str = "transformers"
 
     def get(self, field: str) -> float | None:
         return self.values.get(field)
@@ -124,6 +127,7 @@ BATCH = Facet(lambda r: r.batch_size, lambda r: f"batch {r.batch_size}")
 SM_CLOCK = Facet(lambda r: r.sm_clock_mhz, _clock_text)
 POWER_LIMIT = Facet(lambda r: r.power_limit_w, _limit_text)
 SOURCE = Facet(lambda r: r.source, lambda r: r.source)
+ENGINE = Facet(lambda r: r.engine, lambda r: r.engine)
 
 
 def series_label(rows: Sequence[ReportRow], row: ReportRow, facets: Sequence[Facet]) -> str:
@@ -180,6 +184,7 @@ def _row(run: Run, bench: Benchmark) -> ReportRow:
         energy_valid=energy_valid if isinstance(energy_valid, bool) else None,
         energy_note=str(note) if note else None,
         values={field: _value(info, field) for field in VALUE_FIELDS},
+        engine=engine_label(info),
     )
 
 

@@ -163,6 +163,35 @@ def table(rows: Sequence[ReportRow], columns: Sequence[Column]) -> Table:
     )
 
 
+def _engines_blocks(runs: Sequence[Run]) -> list[Block]:
+    """Cells of the same work on other engines or settings: time ratio and agreement."""
+    from whisperbench.report.agreement import engine_label, render_table
+
+    cells = [
+        (f"{run.label}:{bench.fullname}", bench.extra_info)
+        for run in runs
+        for bench in run.benchmarks
+    ]
+    if len({engine_label(info) for _, info in cells}) < 2:
+        return []  # one engine and setting: the dtype tables and figures say it all
+    lines = render_table(cells)
+    if not lines:
+        return []
+    headers = [cell.strip() for cell in lines[0].strip("|").split("|")]
+    body = [[cell.strip() for cell in line.strip("|").split("|")] for line in lines[2:]]
+    numeric = [not h.startswith(("model", "engine", "against")) for h in headers]
+    return [
+        Block("h2", "Engines and settings on the same work"),
+        Block("table", table=Table(headers=headers, rows=body, numeric=numeric)),
+        Block(
+            "p",
+            "Time ratio: this cell's RTF over the reference's (above 1: slower). Agreement "
+            "WER: this cell's transcripts scored against the reference cell's (0: the same "
+            "words). The reference is CTranslate2 int8 where it ran.",
+        ),
+    ]
+
+
 def build_report(
     runs: Sequence[Run],
     out: Path,
@@ -176,6 +205,7 @@ def build_report(
 
     Raises :class:`RunError` when no run holds a whisperbench benchmark.
     """
+    from whisperbench.report.engines import engines_figure
     from whisperbench.report.plots import FIGURES, Figure
 
     rows, skipped = report_rows(runs)
@@ -203,6 +233,7 @@ def build_report(
         Block("list", items=LEGEND),
         Block("h2", "Phases"),
         Block("table", table=table(rows, PHASE_COLUMNS)),
+        *_engines_blocks(runs),
         Block("h2", "Energy"),
     ]
     if any(row.get(schema.ENERGY_J) is not None for row in rows):
@@ -218,7 +249,7 @@ def build_report(
         )
     blocks.append(Block("h2", "Figures"))
     out.mkdir(parents=True, exist_ok=True)
-    for draw in FIGURES:
+    for draw in (*FIGURES, engines_figure):
         outcome = draw(rows, out)
         blocks.append(Block("h3", outcome.title))
         if isinstance(outcome, Figure):

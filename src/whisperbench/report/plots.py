@@ -29,6 +29,7 @@ from whisperbench.report.data import (
     BATCH,
     DEVICE,
     DTYPE,
+    ENGINE,
     MACHINE,
     MODEL,
     POWER_LIMIT,
@@ -47,7 +48,7 @@ __all__ = ["FIGURES", "Figure", "Skipped"]
 _DPI = 110
 _SIZE = (7.5, 4.6)
 #: What may tell series apart, besides what a figure names itself.
-_SERIES_FACETS = (MACHINE, DEVICE, WEIGHTS, BATCH, SM_CLOCK, POWER_LIMIT, SOURCE)
+_SERIES_FACETS = (MACHINE, DEVICE, WEIGHTS, BATCH, SM_CLOCK, POWER_LIMIT, SOURCE, ENGINE)
 
 
 @dataclass(frozen=True)
