@@ -16,6 +16,16 @@ from whisperbench.models.loading import LoadedModel, load_model
 from whisperbench.models.precision import resolve
 from whisperbench.models.registry import get_spec
 
+# matplotlib too, for the same reason: a figure drawn inside an in-process pytester run would
+# otherwise load a second copy of it, whose classes the first copy's pyplot does not accept.
+try:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot
+except ImportError:  # the report extra is not installed: the report tests skip
+    pass
+
 # As the suite's session fixture does (the plugin no longer sets it for every pytest run):
 # generate's notes about settings it sets itself would fill the test output.
 transformers.logging.set_verbosity_error()

@@ -85,7 +85,7 @@ class FakeNvmlWithClocks(FakeNvml):
         self.state_file = state_file
         self._states: dict[str, ClockState] = {}
         self._loaded: tuple[int, int] | None = None  # the state file's (mtime_ns, size) read
-        self.calls: list[tuple[str, tuple[Any, ...]]] = []  #: every setter call, in order
+        self.set_calls: list[tuple[str, tuple[Any, ...]]] = []  #: every setter call, in order
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -130,7 +130,7 @@ class FakeNvmlWithClocks(FakeNvml):
 
     def _setter(self, handle: FakeHandle, function: str, *args: Any) -> FakeGpu:
         gpu = self._gpu(handle, function)
-        self.calls.append((function, args))
+        self.set_calls.append((function, args))
         if not self.can_set:
             raise _error("NVML_ERROR_NO_PERMISSION")
         return gpu

@@ -100,7 +100,7 @@ def test_a_power_limit_outside_the_range_is_refused(tmp_path: Path) -> None:
 def test_external_mode_sets_nothing_and_records_what_runs(tmp_path: Path) -> None:
     fake = _fake(tmp_path)
     applied = _control(fake, tmp_path, "external").apply(OperatingPoint(sm_clock_mhz=510))
-    assert fake.calls == []
+    assert fake.set_calls == []
     assert applied.method == "external"
     assert (applied.requested.sm_clock_mhz, applied.sm_clock_mhz_actual) == (510, 1410)
     assert applied.expected_sm_clock_mhz == 510  # a window at 1410 MHz will be flagged

@@ -15,6 +15,8 @@ from typing import Any
 import pytest
 
 from whisperbench.audio import synthetic
+from whisperbench.engines import EngineSettings
+from whisperbench.engines.transformers_engine import TransformersEngine
 from whisperbench.measure import MeasureSettings, measure
 from whisperbench.models.loading import LoadedModel
 from whisperbench.options import RunOptions, option_specs
@@ -41,8 +43,12 @@ def test_end_to_end_mode_registers_no_synchronizing_hook(tiny_en: LoadedModel) -
 
 def test_end_to_end_results_say_so_and_leave_phase_seconds_null(tiny_en: LoadedModel) -> None:
     clip: Any = synthetic.tone(1.0)
-    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2), timing="end-to-end") as t:
-        info = measure(t, [clip], MeasureSettings(rounds=2)).to_extra_info()
+    decode = DecodeSettings(fixed_tokens=2)
+    engine = TransformersEngine(tiny_en, decode, EngineSettings(), timing="end-to-end")
+    try:
+        info = measure(engine, [clip], MeasureSettings(rounds=2)).to_extra_info()
+    finally:
+        engine.close()
     assert info["timing_mode"] == "end-to-end"
     assert info["encoder_s"] is None
     assert info["decoder_s"] is None
@@ -50,8 +56,11 @@ def test_end_to_end_results_say_so_and_leave_phase_seconds_null(tiny_en: LoadedM
     assert info["rounds_s_per_token"] == []
     assert info["rtf"] > 0
     json.dumps(info, allow_nan=False)
-    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as t:
-        phases = measure(t, [clip], MeasureSettings(rounds=1)).to_extra_info()
+    engine = TransformersEngine(tiny_en, decode, EngineSettings())
+    try:
+        phases = measure(engine, [clip], MeasureSettings(rounds=1)).to_extra_info()
+    finally:
+        engine.close()
     assert phases["timing_mode"] == "phases"
     assert phases["encoder_s"] > 0
 

@@ -209,7 +209,7 @@ def foreign_round_options(config: pytest.Config) -> list[str]:
     return refused
 
 
-def pytest_report_header(config: pytest.Config) -> list[str]:
+def pytest_report_collectionfinish(config: pytest.Config) -> list[str]:
     """Name the combinations the matrix left out, and why (nothing leaves quietly)."""
     if cases_key not in config.stash:
         return []
