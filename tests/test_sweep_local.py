@@ -30,7 +30,7 @@ dtype = "float32"
 audio-duration = 1
 rounds = 1
 warmup-rounds = 1
-idle = 0.2
+idle = 0.5
 min-window = 0.3
 gpus = "all"
 [operating-points]
@@ -127,7 +127,9 @@ def test_clock_sweep_writes_the_frameworks_files_and_restores_clocks(tmp_path: P
     (bench,) = shard["benchmarks"]
     info = bench["extra_info"]
     assert info["sm_clock_mhz_requested"] == 960
-    assert info["avg_power_w"] == pytest.approx(50.0 + 0.2 * 960, rel=0.02)
+    # (5%: the window less its grid-stepping pauses at the warm idle power, itself read over
+    # a short idle on a loaded machine; the clocks' powers are 152, 242 and 332 W)
+    assert info["avg_power_w"] == pytest.approx(50.0 + 0.2 * 960, rel=0.05)
     assert bench["params"]["whisper_sm_clock_mhz"] == 960
 
     assert _gpu_state(tmp_path)["locked_sm_mhz"] is None  # restored when each worker ended
