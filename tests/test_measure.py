@@ -1,17 +1,20 @@
-"""measure(): warm-up outside the window, rounds stretched to fill an energy window, meters
-always ended. The model is real (tiny.en); the meter set below is a recording stand-in,
-since the point is what measure() asks of meters, not what they read."""
+"""measure(): warm-up outside the window, rounds stretched to fill an energy window, idle power
+taken while the device is quiet, meters always ended. The model is real (tiny.en); where a test
+is about when or how long, the clock is a fake one the test moves (never the machine's speed),
+and the meter set is a recording stand-in or a real one over FAKE NVML."""
 
 from __future__ import annotations
 
 import threading
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
+from tests.fakes_nvml import FakeGpu, FakeNvml, make_uuid
 from whisperbench.audio import synthetic
 from whisperbench.measure import MeasureSettings, batched, measure
 from whisperbench.meters import EnergyReading, WindowReadings, build_meter_set
@@ -19,21 +22,50 @@ from whisperbench.models.loading import LoadedModel
 from whisperbench.transcribe import DecodeSettings, Transcriber
 
 
+class FakeClock:
+    """A clock that only moves when told: what a round "takes" is set by the test, not by
+    how busy the machine is."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedTranscriber(Transcriber):
+    """The real Transcriber, each call advancing ``clock`` by the next of ``round_s`` (the last
+    repeats): round times are the test's, transcripts are the model's."""
+
+    def __init__(self, loaded: LoadedModel, clock: FakeClock, round_s: list[float]) -> None:
+        super().__init__(loaded, DecodeSettings(fixed_tokens=2))
+        self.clock = clock
+        self.round_s = list(round_s)
+        self.calls = 0
+
+    def __call__(self, batch: Any) -> Any:
+        done = super().__call__(batch)
+        self.clock.now += self.round_s[min(self.calls, len(self.round_s) - 1)]
+        self.calls += 1
+        return done
+
+
 @dataclass
 class RecordingMeters:
     """Stand-in for a MeterSet with an energy sensor: records when it is asked to do what."""
 
+    clock: Any = time.perf_counter
     energy_active: bool = True
     calls: list[tuple[str, float]] = field(default_factory=list)
 
     def measure_idle(self) -> None:
-        self.calls.append(("idle", time.perf_counter()))
+        self.calls.append(("idle", self.clock()))
 
     def begin(self) -> None:
-        self.calls.append(("begin", time.perf_counter()))
+        self.calls.append(("begin", self.clock()))
 
     def end(self) -> Any:
-        self.calls.append(("end", time.perf_counter()))
+        self.calls.append(("end", self.clock()))
         return _Readings()
 
 
@@ -57,20 +89,78 @@ def clip() -> Any:
 def test_rounds_are_added_until_the_energy_window_is_long_enough(
     tiny_en: LoadedModel, clip: Any
 ) -> None:
-    meters = RecordingMeters()
+    """The first warm-up round takes 3 s (lazy initialisation), later rounds 0.4 s: the window
+    of at least 1.5 s, with the 20% margin, needs ceil(1.2 * 1.5 / 0.4) = 5 rounds, sized on
+    the second warm-up round, not the first (which would give 1)."""
+    clock = FakeClock()
+    meters = RecordingMeters(clock=clock)
     settings = MeasureSettings(rounds=1, warmup_rounds=1, min_window_s=1.5)
-    with Transcriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
-        result = measure(transcriber, [clip], settings, meters)
-    names = [name for name, _ in meters.calls]
-    assert names == ["idle", "begin", "end"]
-    window_s = meters.calls[2][1] - meters.calls[1][1]
-    assert window_s >= 1.5
-    assert len(result.rounds) > 1
+    with TimedTranscriber(tiny_en, clock, [3.0, 0.4]) as transcriber:
+        result = measure(transcriber, [clip], settings, meters, clock=clock)
+    assert [name for name, _ in meters.calls] == ["idle", "begin", "end"]
     assert result.warmup_rounds == 2  # sizing the window needs a round after the first
+    assert len(result.rounds) == 5
+    assert transcriber.calls == 2 + 5
+    window_s = meters.calls[2][1] - meters.calls[1][1]
+    assert window_s == pytest.approx(5 * 0.4)
     info = result.to_extra_info()
     # The window's joules are divided by the audio and tokens of every measured round.
-    assert info["j_per_audio_s"] == pytest.approx(_WINDOW_J / (len(result.rounds) * 1.0))
-    assert info["j_per_token"] == pytest.approx(_WINDOW_J / (2 * len(result.rounds)))
+    assert info["j_per_audio_s"] == pytest.approx(_WINDOW_J / (5 * 1.0))
+    assert info["j_per_token"] == pytest.approx(_WINDOW_J / (2 * 5))
+
+
+def test_stretching_is_capped_and_never_shrinks_the_rounds_asked(
+    tiny_en: LoadedModel, clip: Any
+) -> None:
+    clock = FakeClock()
+    with TimedTranscriber(tiny_en, clock, [0.001]) as transcriber:
+        # 72 000 rounds of 1 ms would fill 60 s (with the margin); max_rounds says 4.
+        capped = measure(
+            transcriber, [clip], MeasureSettings(rounds=1, min_window_s=60.0, max_rounds=4),
+            RecordingMeters(clock=clock), clock=clock,
+        )  # fmt: skip
+        transcriber.round_s = [10.0]  # one 10 s round fills 0.5 s: the 3 asked still run
+        slow = measure(
+            transcriber, [clip], MeasureSettings(rounds=3, min_window_s=0.5),
+            RecordingMeters(clock=clock), clock=clock,
+        )  # fmt: skip
+    assert len(capped.rounds) == 4
+    assert len(slow.rounds) == 3
+
+
+def test_idle_power_is_the_quiet_device_s(tiny_en: LoadedModel, clip: Any) -> None:
+    """The rule (measurement rule 6): idle power is measured while the device is quiet, before
+    any work. FAKE NVML: a GPU that draws 50 W until the first transcription and 250 W from
+    then on (a GPU stays clocked up after work), so an idle baseline taken after the warm-up
+    would read 250 W."""
+    worked_at: list[float] = []
+    gpu = FakeGpu(
+        make_uuid(0),
+        counter_period_s=0.02,
+        power_w=lambda t: 250.0 if worked_at and t >= worked_at[0] else 50.0,
+    )
+    fake = FakeNvml([gpu])
+
+    class MarkingTranscriber(Transcriber):
+        def __call__(self, batch: Any) -> Any:
+            if not worked_at:
+                worked_at.append(time.perf_counter() - gpu.epoch)
+            return super().__call__(batch)
+
+    meters = build_meter_set(
+        device="cuda:0", idle_s=0.3, min_window_s=0.0, nvml_module=fake,
+        rapl_root=Path("/nonexistent-powercap"), cuda_uuid_lookup=lambda i: make_uuid(i)[4:],
+        cuda_memory=False,
+    )  # fmt: skip
+    try:
+        with MarkingTranscriber(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
+            result = measure(transcriber, [clip], MeasureSettings(rounds=2), meters)
+    finally:
+        meters.close()
+    info = result.to_extra_info()
+    assert worked_at  # the device did work
+    assert info["idle_power_w"] == pytest.approx(50.0, rel=0.05)
+    assert info["avg_power_w"] == pytest.approx(250.0, rel=0.05)
 
 
 def test_without_an_energy_sensor_the_rounds_are_as_asked(tiny_en: LoadedModel, clip: Any) -> None:
