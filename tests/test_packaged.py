@@ -229,6 +229,7 @@ def test_converter_version_is_part_of_the_cache_key(
         "source_sha256": PACKAGED_MODELS["tiny.en"].ct2_sha256,
         "converter_version": packaged.CONVERTER_VERSION,
         "files_bytes": {"model.safetensors": 1},
+        "files_sha256": {"model.safetensors": hashlib.sha256(b"x").hexdigest()},
         "ct2_dtype": "float16",
     }
     (done / MARKER_NAME).write_text(json.dumps(marker))

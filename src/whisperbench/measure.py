@@ -120,6 +120,8 @@ def model_facts(loaded: LoadedModel, transcriber: Transcriber) -> ModelFacts:
         weights_source=weights.source,
         weights_origin=weights.origin,
         weights_sha256=weights.sha256,
+        weights_converted_from_sha256=weights.converted_from_sha256,
+        weights_check=weights.check,
         parameters=loaded.parameters,
         weights_bytes=weights_size_bytes(loaded.model),
         device=precision.device,

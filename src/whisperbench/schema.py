@@ -52,7 +52,10 @@ MODEL: Final = "model"  #: registry id, e.g. "tiny.en"
 HUB_ID: Final = "hub_id"
 WEIGHTS_SOURCE: Final = "weights_source"  #: local | hf-cache | packaged | hub | random
 WEIGHTS_ORIGIN: Final = "weights_origin"
-WEIGHTS_SHA256: Final = "weights_sha256"
+WEIGHTS_SHA256: Final = "weights_sha256"  #: of the weight file(s) loaded
+#: packaged weights: sha256 of the CTranslate2 file they were converted from (else null)
+WEIGHTS_CONVERTED_FROM_SHA256: Final = "weights_converted_from_sha256"
+WEIGHTS_CHECK: Final = "weights_check"  #: how weights_sha256 was established and checked
 PARAMETERS: Final = "parameters"
 WEIGHTS_BYTES: Final = "weights_bytes"
 DEVICE: Final = "device"  #: "cpu" or "cuda:N"
@@ -243,6 +246,9 @@ class ModelFacts:
     threads: int
     load_s: float
     decoding: DecodingFacts
+    #: packaged weights: sha256 of the CTranslate2 file they were converted from
+    weights_converted_from_sha256: str | None = None
+    weights_check: str | None = None  #: how weights_sha256 was established and checked
 
 
 @dataclass(frozen=True)
@@ -313,6 +319,8 @@ class Result:
             WEIGHTS_SOURCE: facts.weights_source,
             WEIGHTS_ORIGIN: facts.weights_origin,
             WEIGHTS_SHA256: facts.weights_sha256,
+            WEIGHTS_CONVERTED_FROM_SHA256: facts.weights_converted_from_sha256,
+            WEIGHTS_CHECK: facts.weights_check,
             PARAMETERS: facts.parameters,
             WEIGHTS_BYTES: facts.weights_bytes,
             DEVICE: facts.device,

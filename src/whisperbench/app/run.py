@@ -60,8 +60,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from whisperbench.models.integrity import WeightsIntegrityError
     from whisperbench.models.loading import WeightsUnavailable
-    from whisperbench.models.packaged import WeightsIntegrityError
     from whisperbench.session import check_options, open_session
 
     options = run_options_from(lambda dest: getattr(args, dest))
