@@ -16,7 +16,7 @@ import pytest
 
 from tests.fakes_nvml import FakeGpu, FakeNvml, make_uuid
 from whisperbench.audio import synthetic
-from whisperbench.measure import MeasureSettings, batched, measure
+from whisperbench.measure import MeasureSettings, batched, measure, plan_batches
 from whisperbench.meters import EnergyReading, WindowReadings, build_meter_set
 from whisperbench.models.loading import LoadedModel
 from whisperbench.transcribe import DecodeSettings, Transcriber
@@ -218,3 +218,44 @@ def test_result_rtf_is_a_ratio_of_sums(tiny_en: LoadedModel) -> None:
     assert result.rtf == pytest.approx(inference / (2 * 4.0))
     per_clip = [b.times.inference_s / b.audio_s for r in rounds for b in r.batches]
     assert result.rtf != pytest.approx(float(np.mean(per_clip)), rel=1e-3)
+
+
+def test_clips_over_30_s_are_batched_apart_from_short_ones(tiny_en: LoadedModel) -> None:
+    """A 3 s tone batched with 35 s of speech was decoded long-form with it: 223 x "beep"."""
+    tone, speech = synthetic.tone(3.0), synthetic.speech("long", 35.0)
+    settings = MeasureSettings(rounds=1, warmup_rounds=0)
+    with Transcriber(tiny_en, DecodeSettings(word_timestamps=True)) as transcriber:
+        result = measure(transcriber, [tone, speech], settings, batch_size=2)
+        alone = measure(transcriber, [tone], settings)
+    assert result.transcripts[0] == alone.transcripts[0]  # as if it had been on its own
+    assert len(result.transcripts[0].split()) < 10, result.transcripts[0]
+    assert "expedition" in result.transcripts[1]
+    assert result.batches == ((0,), (1,))
+    for clip, words in zip((tone, speech), result.words, strict=True):
+        for word in words:
+            assert 0.0 <= word["start_s"] <= word["end_s"] <= clip.duration_s, word
+
+
+def test_batch_plan_keeps_short_and_long_form_apart_in_clip_order() -> None:
+    second = 16_000
+    lengths = [35 * second, 5 * second, 6 * second, 40 * second, 7 * second]
+    assert plan_batches(lengths, 2) == [[0, 3], [1, 2], [4]]
+    assert plan_batches([second] * 5, 2) == [[0, 1], [2, 3], [4]]  # one kind: consecutive
+    assert plan_batches([31 * second, 30 * second], 2) == [[0], [1]]  # 30 s is short-form
+
+
+def test_a_mixed_batch_is_refused_by_the_transcriber(tiny_en: LoadedModel) -> None:
+    with (
+        Transcriber(tiny_en) as transcriber,
+        pytest.raises(ValueError, match="mixes clips over and under 30 s"),
+    ):
+        transcriber([np.zeros(16_000, np.float32), np.zeros(31 * 16_000, np.float32)])
+
+
+def test_a_clip_too_short_to_measure_is_refused(tiny_en: LoadedModel) -> None:
+    short = synthetic.tone(0.05)
+    with (
+        Transcriber(tiny_en) as transcriber,
+        pytest.raises(ValueError, match=r"lasts 0.05 s, under the 0.1 s a measurement needs"),
+    ):
+        measure(transcriber, [synthetic.tone(1.0), short], MeasureSettings())

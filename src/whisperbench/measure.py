@@ -9,10 +9,16 @@ When an energy sensor is metered, the window must last at least ``min_window_s``
 (measurement rule 5): the number of rounds is raised to fill it (with a 20% margin),
 estimated from the fastest warm-up round after the first, and capped by ``max_rounds``. The
 meters flag a window that still falls short.
+
+Clips Whisper decodes short-form (up to 30 s) and long-form (longer) are never in one batch
+(:func:`plan_batches`): ``generate`` would decode a whole mixed batch long-form and garble the
+short clips. An interrupt (Ctrl-C, or SIGTERM raised as one: :mod:`whisperbench.interrupts`)
+ends the meters and raises :class:`MeasurementInterrupted` carrying what finished.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -22,22 +28,49 @@ from typing import Any, Protocol
 import numpy as np
 import torch
 
+from whisperbench.audio.clip import MIN_DURATION_S, SAMPLE_RATE_HZ
+from whisperbench.interrupts import Interrupted, signal_of
 from whisperbench.meters.memory import weights_size_bytes
-from whisperbench.meters.readings import WindowReadings
+from whisperbench.meters.readings import EnergyFigures, WindowEnergy, WindowReadings
 from whisperbench.models.loading import LoadedModel
-from whisperbench.rounds import Round
+from whisperbench.rounds import Round, Transcription
 from whisperbench.schema import ModelFacts, Result
-from whisperbench.transcribe import Transcriber
+from whisperbench.transcribe import Transcriber, is_long_form
 
 __all__ = [
     "MeasureSettings",
+    "MeasurementInterrupted",
     "RoundRecorder",
     "RunRounds",
     "batched",
     "measure",
     "model_facts",
+    "plan_batches",
     "run_in_loop",
 ]
+
+#: Why an interrupted window's energy is not a valid figure.
+INTERRUPTED_WINDOW = "interrupted: the window holds work that did not finish"
+
+
+class MeasurementInterrupted(Interrupted):
+    """:func:`measure` was interrupted (a ``KeyboardInterrupt``, so it stops what called it).
+
+    Attributes:
+        partial: what finished: every completed measured round over all clips, or, when the
+            first measured round did not complete, its completed batches over their clips
+            (``None`` when no measured batch completed). Its energy, if any, is marked invalid
+            (:data:`INTERRUPTED_WINDOW`): the window also holds the batch that did not finish.
+    """
+
+    def __init__(
+        self, signal_number: int, partial: Result | None, finished: Sequence[int] = ()
+    ) -> None:
+        super().__init__(signal_number)
+        self.partial = partial
+        #: indices into the clips given to :func:`measure` of those in ``partial``, in order
+        self.finished = tuple(finished)
+
 
 #: Runs ``target`` (one round per call) ``n`` times; the default is a plain loop.
 RunRounds = Callable[[Callable[[], Round], int], None]
@@ -81,7 +114,8 @@ class MeasureSettings:
 
 
 class RoundRecorder:
-    """One call is one round: the transcriber over every batch, in order; keeps each Round."""
+    """One call is one round: the transcriber over every batch, in order; keeps each Round, and
+    the batches the round in progress has finished (``current``)."""
 
     def __init__(
         self,
@@ -93,15 +127,17 @@ class RoundRecorder:
         self.batches = [list(batch) for batch in batches]
         self.on_batch = on_batch
         self.rounds: list[Round] = []
+        self.current: list[Transcription] = []
 
     def __call__(self) -> Round:
-        done = []
+        self.current = []
         for batch in self.batches:
-            done.append(self.transcriber(batch))
+            self.current.append(self.transcriber(batch))
             if self.on_batch is not None:
                 self.on_batch()
-        result = Round(tuple(done))
+        result = Round(tuple(self.current))
         self.rounds.append(result)
+        self.current = []
         return result
 
 
@@ -142,6 +178,23 @@ def batched(clips: Sequence[Any], batch_size: int) -> list[list[Any]]:
     return [list(clips[i : i + batch_size]) for i in range(0, len(clips), batch_size)]
 
 
+def plan_batches(num_samples: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Which clips go in which batch: indices into the clips, batch by batch in run order.
+
+    Clips decoded short-form (up to 30 s) and long-form (longer) are batched apart, each kind
+    in consecutive batches of ``batch_size`` in clip order; batches run in the order of their
+    first clip. With one kind only, this is :func:`batched` over the indices.
+
+    Args:
+        num_samples: each clip's length in 16 kHz samples.
+    """
+    long_form = [is_long_form(n) for n in num_samples]
+    short = [i for i, is_long in enumerate(long_form) if not is_long]
+    long = [i for i, is_long in enumerate(long_form) if is_long]
+    batches = [*batched(short, batch_size), *batched(long, batch_size)]
+    return sorted(batches, key=lambda batch: batch[0])
+
+
 def measure(
     transcriber: Transcriber,
     clips: Sequence[Any],
@@ -155,28 +208,47 @@ def measure(
     """Warm up, then run measured rounds over ``clips`` inside one meter window.
 
     ``clips`` are :class:`whisperbench.audio.Clip` objects (``samples``, ``reference``,
-    ``describe()``), transcribed in batches of ``batch_size`` (default: all in one batch); a
-    round is one pass over every batch. ``on_batch`` is called after each batch (progress
-    bars); keep it cheap, it runs inside measured rounds. The meters are always ended, even
-    when a round raises. ``clock`` times the warm-up rounds that size an energy window
-    (seconds; tests pass one they move themselves).
+    ``describe()``), transcribed in batches of ``batch_size`` (default: all in one batch),
+    short-form and long-form clips apart (:func:`plan_batches`); a round is one pass over every
+    batch. ``on_batch`` is called after each batch (progress bars); keep it cheap, it runs
+    inside measured rounds. The meters are always ended, even when a round raises.
+    ``clock`` times the warm-up rounds that size an energy window (seconds; tests pass one
+    they move themselves).
+
+    Raises:
+        ValueError: no clips, or a clip shorter than
+            :data:`~whisperbench.audio.clip.MIN_DURATION_S`.
+        MeasurementInterrupted: Ctrl-C or SIGTERM (as :class:`~whisperbench.interrupts.
+            Interrupted`) arrived; it carries what finished.
     """
     if not clips:
         raise ValueError("nothing to measure: no audio clips")
+    for clip in clips:
+        if len(clip.samples) < MIN_DURATION_S * SAMPLE_RATE_HZ:
+            raise ValueError(
+                f"clip {clip.name!r} lasts {len(clip.samples) / SAMPLE_RATE_HZ:g} s, under the "
+                f"{MIN_DURATION_S:g} s a measurement needs (Whisper pads every clip to 30 s, so "
+                "a shorter clip's RTF measures the padding, not the speech)"
+            )
     size = batch_size or len(clips)
-    batches = batched(clips, size)
-    recorder = RoundRecorder(transcriber, [[clip.samples for clip in b] for b in batches], on_batch)
-    if meters is not None:
-        meters.measure_idle()  # model loaded, nothing running yet: the quietest moment
+    plan = plan_batches([len(clip.samples) for clip in clips], size)
+    recorder = RoundRecorder(
+        transcriber, [[clips[i].samples for i in batch] for batch in plan], on_batch
+    )
     stretch = meters is not None and meters.energy_active and settings.min_window_s > 0
     # The first round is the slowest (allocations, lazy init): to size an energy window,
     # time a later one, so stretching needs at least two warm-up rounds.
     warmup_rounds = max(settings.warmup_rounds, 2) if stretch else settings.warmup_rounds
     warmup_round_s = []
-    for _ in range(warmup_rounds):
-        started = clock()
-        recorder()
-        warmup_round_s.append(clock() - started)
+    try:
+        if meters is not None:
+            meters.measure_idle()  # model loaded, nothing running yet: the quietest moment
+        for _ in range(warmup_rounds):
+            started = clock()
+            recorder()
+            warmup_round_s.append(clock() - started)
+    except KeyboardInterrupt as stop:
+        raise MeasurementInterrupted(signal_of(stop), None) from stop
     recorder.rounds.clear()
 
     rounds = settings.rounds
@@ -186,29 +258,85 @@ def measure(
         rounds = min(max(rounds, needed), settings.max_rounds)
 
     readings: WindowReadings | None = None
-    if meters is None:
-        run_rounds(recorder, rounds)
-    else:
-        meters.begin()
-        try:
+    try:
+        if meters is None:
             run_rounds(recorder, rounds)
-        finally:  # a failing round still ends every meter (threads stopped, counters read)
-            readings = meters.end()
+        else:
+            meters.begin()
+            try:
+                run_rounds(recorder, rounds)
+            finally:  # a failing round still ends every meter (threads stopped, counters read)
+                readings = meters.end()
+    except KeyboardInterrupt as stop:
+        finished = _Finished(transcriber, clips, size, plan, recorder, warmup_rounds, readings)
+        partial, kept = finished.result(interrupted=True)
+        raise MeasurementInterrupted(signal_of(stop), partial, kept) from stop
 
-    audio_s = recorder.rounds[0].audio_s if recorder.rounds else 0.0
-    tokens = sum(r.tokens for r in recorder.rounds)
-    return Result(
-        facts=model_facts(transcriber.loaded, transcriber),
-        audio=[clip.describe() for clip in clips],
-        references=[clip.reference for clip in clips],
-        batch_size=size,
-        rounds=list(recorder.rounds),
-        warmup_rounds=warmup_rounds,
-        memory=readings.memory if readings is not None else None,
-        energy=(
-            readings.energy_figures(audio_s * len(recorder.rounds), tokens)
-            if readings is not None
-            else None
-        ),
-        device_state=readings.state if readings is not None else None,
+    done, _ = _Finished(transcriber, clips, size, plan, recorder, warmup_rounds, readings).result()
+    assert done is not None  # every round ran
+    return done
+
+
+@dataclass
+class _Finished:
+    """What :func:`measure` has measured, as a Result (all of it, or what an interrupt left)."""
+
+    transcriber: Transcriber
+    clips: Sequence[Any]
+    batch_size: int
+    plan: list[list[int]]
+    recorder: RoundRecorder
+    warmup_rounds: int
+    readings: WindowReadings | None
+
+    def result(self, *, interrupted: bool = False) -> tuple[Result | None, tuple[int, ...]]:
+        """Complete rounds over every clip; else the finished batches of the first measured
+        round over their clips; else None; with the indices of the clips it holds. Energy
+        covers the work done in the window and is marked invalid when it was ``interrupted``
+        (the window then holds unfinished work)."""
+        rounds, done = list(self.recorder.rounds), list(self.recorder.current)
+        audio_s = sum(r.audio_s for r in rounds) + sum(t.audio_s for t in done)
+        tokens = sum(r.tokens for r in rounds) + sum(t.tokens for t in done)
+        if rounds:
+            kept = list(range(len(self.clips)))
+            clips, plan = list(self.clips), self.plan
+        elif done:  # the first measured round was cut: keep the batches it finished
+            kept = sorted(i for batch in self.plan[: len(done)] for i in batch)
+            position = {clip: n for n, clip in enumerate(kept)}
+            clips = [self.clips[i] for i in kept]
+            plan = [[position[i] for i in batch] for batch in self.plan[: len(done)]]
+            rounds = [Round(tuple(done))]
+        else:
+            return None, ()
+        energy = None
+        if self.readings is not None:
+            energy = self.readings.energy_figures(audio_s, tokens)
+            if interrupted:
+                energy = _marked_interrupted(energy)
+        return Result(
+            facts=model_facts(self.transcriber.loaded, self.transcriber),
+            audio=[clip.describe() for clip in clips],
+            references=[clip.reference for clip in clips],
+            batch_size=self.batch_size,
+            rounds=rounds,
+            warmup_rounds=self.warmup_rounds,
+            memory=self.readings.memory if self.readings is not None else None,
+            energy=energy,
+            device_state=self.readings.state if self.readings is not None else None,
+            batches=tuple(tuple(batch) for batch in plan),
+        ), tuple(kept)
+
+
+def _marked_interrupted(energy: WindowEnergy) -> WindowEnergy:
+    """``energy`` with every read figure marked invalid for :data:`INTERRUPTED_WINDOW`."""
+
+    def mark(figures: EnergyFigures) -> EnergyFigures:
+        if figures.valid is None:  # nothing was read: nothing to invalidate
+            return figures
+        reasons = (*figures.invalid_reasons, INTERRUPTED_WINDOW)
+        return dataclasses.replace(figures, valid=False, invalid_reasons=reasons)
+
+    return WindowEnergy(
+        mark(energy.total),
+        tuple(dataclasses.replace(d, figures=mark(d.figures)) for d in energy.devices),
     )

@@ -180,6 +180,11 @@ INFERENCE_TIME: Final = "inference_time"  #: seconds, the sample's batch, mean p
 WORDS: Final = "words"
 INPUT: Final = "input"
 ERROR: Final = "error"
+#: Beside them: whether an interrupt (Ctrl-C, SIGTERM) cut the run, by which signal, and the
+#: inputs it left unmeasured (the entries under TRANSCRIPTIONS are those that finished).
+INTERRUPTED: Final = "interrupted"
+INTERRUPTED_BY: Final = "interrupted_by"  #: "SIGINT" | "SIGTERM" | null
+UNFINISHED: Final = "unfinished"
 #: Beside them: where the app's audio came from and what it was asked.
 AUDIO_SOURCE: Final = "audio_source"
 AUDIO_LOAD_S: Final = "audio_load_s"  #: seconds to load and resample the audio (not in RTF)
@@ -257,7 +262,10 @@ class Result:
 
     ``rounds`` excludes warm-up (measurement rule 3). ``energy``, ``memory`` and
     ``device_state`` come from the meters' window spanning exactly these rounds (``None``
-    when the rounds ran without meters).
+    when the rounds ran without meters). ``batches`` says which clips (indices into ``audio``)
+    each batch of a round held, in run order; empty means consecutive batches of
+    ``batch_size``. A round's texts run in batch order; :attr:`transcripts` and :attr:`words`
+    are in clip order.
     """
 
     facts: ModelFacts
@@ -269,10 +277,27 @@ class Result:
     memory: MemoryReading | None = None
     energy: WindowEnergy | None = None
     device_state: DeviceStateReading | None = None
+    batches: Sequence[Sequence[int]] = ()
 
     def __post_init__(self) -> None:
         if not self.rounds:
             raise ValueError("a result needs at least one measured round")
+        if not self.batches:
+            count, size = len(self.audio), max(self.batch_size, 1)
+            consecutive = [tuple(range(i, min(i + size, count))) for i in range(0, count, size)]
+            object.__setattr__(self, "batches", tuple(consecutive))
+        order = [i for batch in self.batches for i in batch]
+        if sorted(order) != list(range(len(self.audio))):
+            raise ValueError(
+                f"batches {self.batches} do not hold each of {len(self.audio)} clips once"
+            )
+
+    def in_clip_order(self, values: Sequence[Any]) -> list[Any]:
+        """Per-clip ``values`` listed in batch order (a round's texts) -> in clip order."""
+        ordered: list[Any] = [None] * len(self.audio)
+        for position, index in enumerate(i for batch in self.batches for i in batch):
+            ordered[index] = values[position]
+        return ordered
 
     # -- derived figures -------------------------------------------------------------------
     @property
@@ -289,8 +314,14 @@ class Result:
 
     @property
     def transcripts(self) -> list[str]:
-        """The last round's texts (greedy decoding gives the same text every round)."""
-        return list(self.rounds[-1].texts)
+        """The last round's texts, in clip order (greedy decoding gives the same text every
+        round)."""
+        return self.in_clip_order(self.rounds[-1].texts)
+
+    @property
+    def words(self) -> list[list[dict[str, Any]]]:
+        """The last round's word timestamps, in clip order (empty lists when not asked for)."""
+        return self.in_clip_order(self.rounds[-1].words)
 
     @property
     def wer(self) -> float | None:

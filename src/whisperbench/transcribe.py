@@ -18,6 +18,7 @@ Model loading, file decoding and resampling happen before and are never inside i
 from __future__ import annotations
 
 import copy
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -33,12 +34,18 @@ from whisperbench.models.registry import ModelSpec
 from whisperbench.rounds import PhaseTimes, Transcription
 from whisperbench.schema import DecodingFacts
 
-__all__ = ["DecodeSettings", "Transcriber", "check_language"]
+__all__ = ["SHORT_FORM_MAX_S", "DecodeSettings", "Transcriber", "check_language", "is_long_form"]
 
 #: Whisper's decoder has 448 positions; the prompt (<|startoftranscript|> ...) takes up to 4.
 _MAX_TARGET_POSITIONS = 448
 _PROMPT_TOKENS = 4
-_SHORT_FORM_MAX_S = 30.0
+#: Whisper's window: longer clips are decoded long-form (30 s windows, timestamps).
+SHORT_FORM_MAX_S = 30.0
+
+
+def is_long_form(num_samples: int) -> bool:
+    """Whether a 16 kHz waveform of ``num_samples`` is decoded long-form (over 30 s)."""
+    return num_samples / SAMPLE_RATE_HZ > SHORT_FORM_MAX_S
 
 
 @dataclass(frozen=True)
@@ -86,6 +93,13 @@ def check_language(spec: ModelSpec, settings: DecodeSettings) -> None:
             "use a multilingual model such as "
             f"{spec.model_id.removesuffix('.en')} for other languages"
         )
+
+
+def _within(value: float, low: float, high: float) -> float:
+    """``value`` kept within ``[low, high]``; NaN is ``low``. (transformers aligns a clip
+    of under 0.02 s in a long-form batch to NaN and -0.02 s, with a ``std()`` warning; such
+    clips are refused and batched apart now, but a time outside the clip is never written.)"""
+    return low if math.isnan(value) else min(max(value, low), high)
 
 
 class _EncoderClock:
@@ -189,7 +203,9 @@ class Transcriber:
         """Transcribe a batch of 16 kHz mono float32 waveforms; one call is one round.
 
         Raises:
-            ValueError: an empty batch, or a waveform that is empty, not 1-D, or non-finite.
+            ValueError: an empty batch, a waveform that is empty, not 1-D, or non-finite, or a
+                batch that mixes clips over and under 30 s (``generate`` would decode the short
+                ones long-form too, and garble them; batch them apart, as ``measure`` does).
         """
         if not batch:
             raise ValueError("nothing to transcribe: the batch is empty")
@@ -199,7 +215,13 @@ class Transcriber:
                     f"clip {i}: expected a non-empty 1-D waveform, got shape {samples.shape}"
                 )
         audio_s = sum(len(samples) for samples in batch) / SAMPLE_RATE_HZ
-        long_form = max(len(samples) for samples in batch) / SAMPLE_RATE_HZ > _SHORT_FORM_MAX_S
+        forms = {is_long_form(len(samples)) for samples in batch}
+        if len(forms) > 1:
+            raise ValueError(
+                f"the batch mixes clips over and under {SHORT_FORM_MAX_S:g} s: Whisper would "
+                "decode the short ones long-form too; transcribe them in separate batches"
+            )
+        long_form = forms.pop()
         processor = self.loaded.processor
         model = self.loaded.model
         device = self.loaded.precision.device
@@ -292,7 +314,8 @@ class Transcriber:
         A token's time is when it starts (cross-attention alignment through the model's
         alignment heads; long-form outputs take them from the segments, which are absolute).
         A word starts at a token whose text begins with a space and ends where the next token
-        starts, at most at the end of the clip; punctuation stays with the word before it.
+        starts; times are kept within the clip (from 0 to its end, a word's end never before its
+        start); punctuation stays with the word before it.
         Special tokens (every id from end-of-text up: prompt, timestamps) are skipped.
         Languages written without spaces get one "word" per run of tokens.
         """
@@ -317,8 +340,9 @@ class Transcriber:
                 if token >= first_special:
                     continue
                 piece = tokenizer.decode([token])
-                start = min(float(times[i]), duration_s)
-                end = min(float(times[i + 1]) if i + 1 < len(times) else start, duration_s)
+                start = _within(float(times[i]), 0.0, duration_s)
+                following = float(times[i + 1]) if i + 1 < len(times) else start
+                end = _within(following, start, duration_s)
                 if not words or piece.startswith(" "):
                     words.append({"word": piece.strip(), "start_s": start, "end_s": end})
                 else:
