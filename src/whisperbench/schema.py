@@ -1,5 +1,8 @@
 """The data contract: every name whisperbench writes, its unit, and the result behind them.
 
+Length: over 450 lines because every output name, with its unit, sits next to the Result that
+writes it; splitting them would spell names in two places.
+
 This module is the one owner of output names. Writers (the result below, the app's seed
 record) and readers (``compare``, ``report``, the sweep merge) take names from here; no other
 module spells a result field as a string (``tests/test_architecture.py`` checks it).

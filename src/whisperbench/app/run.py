@@ -41,6 +41,7 @@ from whisperbench.app.output import (
 )
 from whisperbench.app.record import nothing_measured_record, per_clip_times, seed_record
 from whisperbench.interrupts import (
+    Interrupted,
     exit_code,
     interrupts_raised,
     signal_name,
@@ -74,6 +75,9 @@ class _Progress:
 
     output_checked: bool = False  #: --output-file passed its checks: safe to write
     work: Workload | None = None
+    result: Result | None = None  #: every clip measured
+    #: the final record is written (or, if that failed, printed): an interrupt changes nothing
+    recorded: bool = False
 
 
 def _configure_logging(args: argparse.Namespace) -> None:
@@ -172,12 +176,12 @@ def _run(args: argparse.Namespace, state: _Progress) -> int:
     tick, close = progress(batches * (options.rounds + options.warmup_rounds), not args.quiet)
     try:
         with session:
-            result = session.measure(work.clips, on_batch=tick)
+            result = state.result = session.measure(work.clips, on_batch=tick)
     finally:
         close()
 
     record = _record(args, work, result, range(len(work.clips)), _run_facts(args, work))
-    written = _write(args, record)
+    written = _write(args, record, state)
     if not args.quiet:
         print_summary(record)
     if not written:
@@ -219,19 +223,36 @@ def _record(
     )
 
 
-def _write(args: argparse.Namespace, record: dict[str, Any], *, announce: bool = True) -> bool:
-    """Write the record; a second Ctrl-C or a SIGTERM cannot cut the write short."""
-    with signals_deferred():
-        return write_record(args.output_file, record, announce=announce)
+def _write(
+    args: argparse.Namespace,
+    record: dict[str, Any],
+    state: _Progress | None = None,
+    *,
+    announce: bool = True,
+) -> bool:
+    """Write the record; a Ctrl-C or a SIGTERM cannot cut the write short. One that came
+    during the write of the final record (``state`` given) is raised once it is written."""
+    with signals_deferred() as received:
+        written = write_record(args.output_file, record, announce=announce)
+    if state is not None:
+        state.recorded = True
+        if received:
+            raise Interrupted(received[0])
+    return written
 
 
 def _interrupted(args: argparse.Namespace, state: _Progress, stop: KeyboardInterrupt) -> int:
     """Write what finished, say so in one line, and return 130 (SIGINT) or 143 (SIGTERM)."""
     signum = signal_of(stop)
     name = signal_name(signum)
+    if state.recorded:  # it came after the results were written: keep them as they are
+        log.error("interrupted by %s after the results were recorded", name)
+        return exit_code(signum)
     partial: Result | None = getattr(stop, "partial", None)
     finished: tuple[int, ...] = getattr(stop, "finished", ())
     work = state.work
+    if state.result is not None and work is not None:  # measured, cut before the write
+        partial, finished = state.result, tuple(range(len(work.clips)))
     inputs = work.inputs if work is not None else input_names(args)
     done = set(finished) if partial is not None else set()
     unfinished = [item for i, item in enumerate(inputs) if i not in done]

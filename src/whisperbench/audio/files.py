@@ -23,22 +23,20 @@ truncated MP3), float files are checked for NaN and infinite samples, and a file
 padding to 30 s, not the speech).
 
 libsndfile's MP3 decoder (libmpg123) prints ``Note:`` lines on the process's stderr while it
-searches a file for MPEG frames; they are caught here (:func:`_decoder_messages`), logged at
-DEBUG, and quoted in the cause when the file cannot be decoded.
+searches a file for MPEG frames; they are caught here
+(:func:`~whisperbench.audio.captured_stderr.captured_stderr`), logged at DEBUG, and quoted in
+the cause when the file cannot be decoded.
 """
 
 from __future__ import annotations
 
-import contextlib
 import io
 import logging
 import os
 import stat
 import struct
-import sys
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -46,6 +44,7 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
+from whisperbench.audio.captured_stderr import captured_stderr
 from whisperbench.audio.clip import MIN_DURATION_S, SAMPLE_RATE_HZ, Clip
 from whisperbench.audio.resample import to_16k_mono
 
@@ -175,33 +174,10 @@ def load_audio_bytes(data: bytes, label: str) -> LoadedAudio:
     return _decode(Path(label), io.BytesIO(data), label, started_s)
 
 
-@contextlib.contextmanager
-def _decoder_messages() -> Iterator[list[str]]:
-    """Catch what C libraries print on file descriptor 2 inside the block (libmpg123's
-    ``Note:`` lines); the list yielded holds those lines once the block ends."""
-    lines: list[str] = []
-    try:
-        sys.stderr.flush()
-        saved = os.dup(2)
-    except (OSError, ValueError, AttributeError):  # no usable stderr: nothing to catch
-        yield lines
-        return
-    with tempfile.TemporaryFile() as sink:
-        os.dup2(sink.fileno(), 2)
-        try:
-            yield lines
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            sink.seek(0)
-            text = sink.read().decode("utf-8", errors="replace")
-            lines.extend(line.strip() for line in text.splitlines() if line.strip())
-
-
 def _decode(label: Path, source: str | BinaryIO, name: str, started_s: float) -> LoadedAudio:
     """Decode ``source``, check it, convert it; ``started_s`` is when loading began."""
     failure: AudioFileError | None = None
-    with _decoder_messages() as notes:
+    with captured_stderr() as notes:
         try:
             with sf.SoundFile(source) as sound:
                 declared_frames = sound.frames
