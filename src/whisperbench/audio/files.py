@@ -198,7 +198,8 @@ def _decode(label: Path, source: str | BinaryIO, name: str, started_s: float) ->
         log.debug("%s: decoder: %s", label, note)
     if failure is not None:  # raised once the decoder's lines are caught, and quoting them
         if notes:
-            failure = AudioFileError(label, f"{failure.cause}; the decoder said: {notes[0]}")
+            said = notes[0].removeprefix("Note:").strip()
+            failure = AudioFileError(label, f"{failure.cause}; the decoder said: {said}")
         raise failure
     decode_s = time.perf_counter() - started_s
 
