@@ -96,6 +96,11 @@ def _configure_logging(args: argparse.Namespace) -> None:
     # Its "Loading weights" bar only where ours would show: a terminal, not --quiet.
     if args.quiet or not sys.stderr.isatty():
         transformers.logging.disable_progress_bar()
+    if args.quiet and args.log_level == "INFO":
+        # --quiet: whisperbench's warnings and anyone's errors, not other libraries' import-time
+        # warnings (torch's, or torchao's when it is installed and transformers imports it).
+        logging.getLogger().setLevel(logging.ERROR)
+        logging.getLogger("torch").setLevel(logging.ERROR)  # torch logs with its own handler
 
 
 def run(args: argparse.Namespace) -> int:
