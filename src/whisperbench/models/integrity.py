@@ -5,10 +5,11 @@ where a reference exists: the conversion record of a packaged checkpoint, the bl
 Hugging Face cache file. A mismatch is never used quietly (:class:`WeightsIntegrityError`, or a
 new conversion with a warning where whisperbench made the file itself).
 
-Cost, measured on the 2-core build machine with the files in the page cache: 0.05 s for
-tiny.en's 75 MB ``model.safetensors``, 0.16 s for base's 145 MB (hashlib's sha256 with SHA-NI,
-about 1 GB/s), against 1-3 s to load either. Files up to :data:`HASH_EVERY_LOAD_BYTES` are
-therefore hashed on every load. A larger file (large-v3: 3 GB, about 3 s) is hashed once per
+Cost (``python benchmarks/weights_check_cost.py``, 2-core build machine shared with other
+runs, files in the page cache): checking a packaged conversion takes a median 0.05 s for
+tiny.en (79 MB) and 0.10 s for base (149 MB) at load average 3.5, 0.19 s and 0.41 s at load
+average 6: about 9% and 13% of loading the model, never inside a measured figure. Files up to
+:data:`HASH_EVERY_LOAD_BYTES` are therefore hashed on every load. A larger file (large-v3: 3 GB, about 3 s) is hashed once per
 file version: the digest is kept in ``<cache>/verified/`` with the file's size, mtime, inode
 and device, and reused while they are unchanged. The result says which happened
 (:meth:`FileHash.describe`), so a skipped hash is never silent.

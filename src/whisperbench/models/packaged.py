@@ -9,8 +9,8 @@ transformers checkpoint:
    sha256 recorded when it was written, return it (the marker file that records them is written
    last, and the folder appears by one rename). A damaged conversion (a file changed, a header
    overwritten, a marker from a version that recorded no checksums) is converted again, with a
-   warning; hashing the cached files costs 0.05 s for tiny.en and 0.16 s for base
-   (:mod:`whisperbench.models.integrity`);
+   warning; hashing the cached files costs about 0.05 s for tiny.en and 0.10 s for base on
+   a quiet 2-core machine (:mod:`whisperbench.models.integrity`);
 2. else read the packaged ``model.bin`` (or its parts, in order, as one stream — never joined on
    disk) while hashing it; on a hash mismatch raise :class:`WeightsIntegrityError` before
    anything is written;
