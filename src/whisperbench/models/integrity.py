@@ -9,9 +9,10 @@ Cost (``python benchmarks/weights_check_cost.py``, 2-core build machine shared w
 runs, files in the page cache): checking a packaged conversion takes a median 0.05 s for
 tiny.en (79 MB) and 0.10 s for base (149 MB) at load average 3.5, 0.19 s and 0.41 s at load
 average 6: about 9% and 13% of loading the model, never inside a measured figure. Files up to
-:data:`HASH_EVERY_LOAD_BYTES` are therefore hashed on every load. A larger file (large-v3: 3 GB, about 3 s) is hashed once per
-file version: the digest is kept in ``<cache>/verified/`` with the file's size, mtime, inode
-and device, and reused while they are unchanged. The result says which happened
+:data:`HASH_EVERY_LOAD_BYTES` are therefore hashed on every load. A larger file (large-v3's
+is about 3 GB, twenty times base's; not measured here, no such weights on this machine) is
+hashed once per file version: the digest is kept in ``<cache>/verified/`` with the file's size,
+mtime, inode and device, and reused while they are unchanged. The result says which happened
 (:meth:`FileHash.describe`), so a skipped hash is never silent.
 """
 
