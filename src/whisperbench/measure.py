@@ -38,6 +38,7 @@ from whisperbench.schema import ModelFacts, Result
 from whisperbench.transcribe import Transcriber, is_long_form
 
 __all__ = [
+    "INTERRUPTED_WINDOW",
     "MeasureSettings",
     "MeasurementInterrupted",
     "RoundRecorder",

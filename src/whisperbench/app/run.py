@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -132,6 +131,7 @@ def _read_inputs(args: argparse.Namespace) -> list[tuple[str, str]]:
 
 
 def _run(args: argparse.Namespace, state: _Progress) -> int:
+    from whisperbench.measure import plan_batches
     from whisperbench.models.integrity import WeightsIntegrityError
     from whisperbench.models.loading import WeightsUnavailable
     from whisperbench.session import check_options, open_session
@@ -177,7 +177,7 @@ def _run(args: argparse.Namespace, state: _Progress) -> int:
         "loaded in %.2f s from %s (%s)", loaded.load_s, loaded.weights.source, loaded.weights.origin
     )
 
-    batches = math.ceil(len(work.clips) / options.batch_size)
+    batches = len(plan_batches([clip.num_samples for clip in work.clips], options.batch_size))
     tick, close = progress(batches * (options.rounds + options.warmup_rounds), not args.quiet)
     try:
         with session:
