@@ -91,7 +91,9 @@ BAD_CASES: tuple[str, ...] = (
     "truncated_aiff",
     "corrupt_flac",
     "text_as_wav",
+    "text_as_mp3",
     "zero_frames_wav",
+    "one_sample_wav",
     "nan_float_wav",
     "inf_float_wav",
     "unreadable",
@@ -195,6 +197,18 @@ def make_corpus(folder: Path) -> dict[str, AudioCase]:
     text = folder / "notes.wav"
     text.write_text("These are meeting notes, not audio.\n" * 20, encoding="utf-8")
     cases["text_as_wav"] = AudioCase(text, "not a recognised audio format")
+
+    text_mp3 = folder / "notes.mp3"  # libsndfile tries its MP3 decoder on a .mp3 name
+    text_mp3.write_text("These are meeting notes, not audio.\n" * 20, encoding="utf-8")
+    cases["text_as_mp3"] = AudioCase(
+        text_mp3,
+        "not a recognised audio format (it holds text, not audio",
+        None if MP3_SUPPORTED else f"libsndfile {sf.__libsndfile_version__} has no MP3 support",
+    )
+
+    one = folder / "one-sample.wav"
+    one.write_bytes(_wav_bytes(folder, "PCM_16", np.full((1, 1), 0.5)))
+    cases["one_sample_wav"] = AudioCase(one, "too short to measure: 6.25e-05 s (1 frames")
 
     zero = folder / "zero-frames.wav"
     zero.write_bytes(_wav_bytes(folder, "PCM_16", np.zeros((0, 1))))

@@ -16,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "whisperbench"
 
 #: Components of the package from the bottom up; a module may import its own layer or lower.
 LAYERS: tuple[tuple[str, ...], ...] = (
-    ("__init__", "argtypes", "jsonio", "devices", "metrics", "rounds", "audio"),
+    ("__init__", "argtypes", "jsonio", "interrupts", "devices", "metrics", "rounds", "audio"),
     ("models", "meters"),  # weights and hardware
     ("schema",),  # the data contract
     ("transcribe", "engines", "measure"),  # the measured pipeline and its engines

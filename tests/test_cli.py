@@ -36,6 +36,7 @@ def test_seed_invocation_writes_the_original_keys(tmp_path: Path) -> None:
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     assert done.stdout == ""  # --quiet: the JSON is the output
+    assert done.stderr == ""  # --quiet: no transformers "Loading weights" bar either
     record = json.loads(out.read_text())
     assert set(SEED_KEYS) <= set(record)
     assert list(record)[: len(SEED_KEYS)] == list(SEED_KEYS)
@@ -121,6 +122,8 @@ def test_bad_files_are_reported_one_line_each_and_good_ones_still_measured(
         runnable[name].path.name for name in good
     ]
     failures = {f["input"]: f["error"] for f in record["failures"]}
+    # One line per bad file and nothing else (no MP3 decoder "Note:" lines, no progress bar).
+    assert all(line.startswith("ERROR ") for line in done.stderr.splitlines()), done.stderr
     error_lines = [line for line in done.stderr.splitlines() if line.startswith("ERROR")]
     for name in bad:
         case = runnable[name]

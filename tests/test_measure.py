@@ -1,6 +1,7 @@
-"""measure(): warm-up outside the window, rounds stretched to fill an energy window, meters
-always ended. The model is real (tiny.en); the meter set below is a recording stand-in,
-since the point is what measure() asks of meters, not what they read."""
+"""measure(): warm-up outside the window, rounds stretched to fill an energy window, idle power
+taken while the device is quiet, meters always ended. The model is real (tiny.en); where a test
+is about when or how long, the clock is a fake one the test moves (never the machine's speed),
+and the meter set is a recording stand-in or a real one over FAKE NVML."""
 
 from __future__ import annotations
 
@@ -17,27 +18,62 @@ import pytest
 from whisperbench.audio import synthetic
 from whisperbench.engines import EngineSettings
 from whisperbench.engines.transformers_engine import TransformersEngine
-from whisperbench.measure import MeasureSettings, batched, measure
+from whisperbench.measure import MeasureSettings, batched, measure, plan_batches
 from whisperbench.meters import EnergyReading, WindowReadings, build_meter_set
 from whisperbench.models.loading import LoadedModel
 from whisperbench.transcribe import DecodeSettings
+
+
+class FakeClock:
+    """A clock that only moves when told: what a round "takes" is set by the test, not by
+    how busy the machine is."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class TimedEngine(TransformersEngine):
+    """The real engine, each call advancing ``clock`` by the next of ``round_s`` (the last
+    repeats): round times are the test's, transcripts are the model's."""
+
+    def __init__(self, loaded: LoadedModel, clock: FakeClock, round_s: list[float]) -> None:
+        super().__init__(loaded, DecodeSettings(fixed_tokens=2), EngineSettings())
+        self.clock = clock
+        self.round_s = list(round_s)
+        self.calls = 0
+
+    def __call__(self, batch: Any) -> Any:
+        done = super().__call__(batch)
+        self.clock.now += self.round_s[min(self.calls, len(self.round_s) - 1)]
+        self.calls += 1
+        return done
+
+    def __enter__(self) -> TimedEngine:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 @dataclass
 class RecordingMeters:
     """Stand-in for a MeterSet with an energy sensor: records when it is asked to do what."""
 
+    clock: Any = time.perf_counter
     energy_active: bool = True
     calls: list[tuple[str, float]] = field(default_factory=list)
 
     def measure_idle(self, phase: str = "warm") -> None:
-        self.calls.append((f"idle:{phase}", time.perf_counter()))
+        self.calls.append((f"idle:{phase}", self.clock()))
 
     def begin(self) -> None:
-        self.calls.append(("begin", time.perf_counter()))
+        self.calls.append(("begin", self.clock()))
 
     def end(self) -> Any:
-        self.calls.append(("end", time.perf_counter()))
+        self.calls.append(("end", self.clock()))
         return _Readings()
 
 
@@ -70,20 +106,43 @@ def clip() -> Any:
 def test_rounds_are_added_until_the_energy_window_is_long_enough(
     tiny_en: LoadedModel, clip: Any
 ) -> None:
-    meters = RecordingMeters()
+    """The first warm-up round takes 3 s (lazy initialisation), later rounds 0.4 s: the window
+    of at least 1.5 s, with the 20% margin, needs ceil(1.2 * 1.5 / 0.4) = 5 rounds, sized on
+    the second warm-up round, not the first (which would give 1)."""
+    clock = FakeClock()
+    meters = RecordingMeters(clock=clock)
     settings = MeasureSettings(rounds=1, warmup_rounds=1, min_window_s=1.5)
-    with _engine(tiny_en, DecodeSettings(fixed_tokens=2)) as transcriber:
-        result = measure(transcriber, [clip], settings, meters)
-    names = [name for name, _ in meters.calls]
-    assert names == ["idle:cold", "idle:warm", "begin", "end"]
-    window_s = meters.calls[3][1] - meters.calls[2][1]
-    assert window_s >= 1.5
-    assert len(result.rounds) > 1
+    with TimedEngine(tiny_en, clock, [3.0, 0.4]) as transcriber:
+        result = measure(transcriber, [clip], settings, meters, clock=clock)
+    assert [name for name, _ in meters.calls] == ["idle:cold", "idle:warm", "begin", "end"]
     assert result.warmup_rounds == 2  # sizing the window needs a round after the first
+    assert len(result.rounds) == 5
+    assert transcriber.calls == 2 + 5
+    window_s = meters.calls[2][1] - meters.calls[1][1]
+    assert window_s == pytest.approx(5 * 0.4)
     info = result.to_extra_info()
     # The window's joules are divided by the audio and tokens of every measured round.
-    assert info["j_per_audio_s"] == pytest.approx(_WINDOW_J / (len(result.rounds) * 1.0))
-    assert info["j_per_token"] == pytest.approx(_WINDOW_J / (2 * len(result.rounds)))
+    assert info["j_per_audio_s"] == pytest.approx(_WINDOW_J / (5 * 1.0))
+    assert info["j_per_token"] == pytest.approx(_WINDOW_J / (2 * 5))
+
+
+def test_stretching_is_capped_and_never_shrinks_the_rounds_asked(
+    tiny_en: LoadedModel, clip: Any
+) -> None:
+    clock = FakeClock()
+    with TimedEngine(tiny_en, clock, [0.001]) as transcriber:
+        # 72 000 rounds of 1 ms would fill 60 s (with the margin); max_rounds says 4.
+        capped = measure(
+            transcriber, [clip], MeasureSettings(rounds=1, min_window_s=60.0, max_rounds=4),
+            RecordingMeters(clock=clock), clock=clock,
+        )  # fmt: skip
+        transcriber.round_s = [10.0]  # one 10 s round fills 0.5 s: the 3 asked still run
+        slow = measure(
+            transcriber, [clip], MeasureSettings(rounds=3, min_window_s=0.5),
+            RecordingMeters(clock=clock), clock=clock,
+        )  # fmt: skip
+    assert len(capped.rounds) == 4
+    assert len(slow.rounds) == 3
 
 
 def test_without_an_energy_sensor_the_rounds_are_as_asked(tiny_en: LoadedModel, clip: Any) -> None:
@@ -197,3 +256,28 @@ def test_a_pause_before_each_round_but_the_first_stays_outside_the_rounds() -> N
     assert len(recorder.rounds) == 3
     assert all(gap >= 0.02 for gap in gaps)
     assert all(r.times.inference_s == 0.001 for r in recorder.rounds)  # the pause is in none
+
+
+def test_batch_plan_keeps_short_and_long_form_apart_in_clip_order() -> None:
+    second = 16_000
+    lengths = [35 * second, 5 * second, 6 * second, 40 * second, 7 * second]
+    assert plan_batches(lengths, 2) == [[0, 3], [1, 2], [4]]
+    assert plan_batches([second] * 5, 2) == [[0, 1], [2, 3], [4]]  # one kind: consecutive
+    assert plan_batches([31 * second, 30 * second], 2) == [[0], [1]]  # 30 s is short-form
+
+
+def test_a_mixed_batch_is_refused_by_the_transcriber(tiny_en: LoadedModel) -> None:
+    with (
+        _engine(tiny_en, DecodeSettings()) as transcriber,
+        pytest.raises(ValueError, match="mixes clips over and under 30 s"),
+    ):
+        transcriber([np.zeros(16_000, np.float32), np.zeros(31 * 16_000, np.float32)])
+
+
+def test_a_clip_too_short_to_measure_is_refused(tiny_en: LoadedModel) -> None:
+    short = synthetic.tone(0.05)
+    with (
+        _engine(tiny_en, DecodeSettings()) as transcriber,
+        pytest.raises(ValueError, match=r"lasts 0.05 s, under the 0.1 s a measurement needs"),
+    ):
+        measure(transcriber, [synthetic.tone(1.0), short], MeasureSettings())

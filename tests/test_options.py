@@ -16,6 +16,7 @@ pytest_plugins = ["pytester"]
 #: The app's own options: where its audio comes from and where its results go.
 APP_ONLY = {
     "help",
+    "references",
     "benchmark",
     "num_samples",
     "use_dataset",

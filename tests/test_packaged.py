@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import signal
+import socket
+import subprocess
+import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -229,6 +235,7 @@ def test_converter_version_is_part_of_the_cache_key(
         "source_sha256": PACKAGED_MODELS["tiny.en"].ct2_sha256,
         "converter_version": packaged.CONVERTER_VERSION,
         "files_bytes": {"model.safetensors": 1},
+        "files_sha256": {"model.safetensors": hashlib.sha256(b"x").hexdigest()},
         "ct2_dtype": "float16",
     }
     (done / MARKER_NAME).write_text(json.dumps(marker))
@@ -275,3 +282,37 @@ def test_racing_conversions_both_get_a_complete_checkpoint(
     assert len(paths) == 1
     assert _entries(tmp_path) == [paths.pop().name]  # the loser's temporary folder is gone
     assert packaged_checkpoint("tiny.en", cache_dir=tmp_path).from_cache
+
+
+def test_a_conversion_killed_half_way_leaves_its_temp_folder_for_the_next_run_to_remove(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    script = (
+        "from pathlib import Path\n"
+        "from whisperbench.models.packaged import packaged_checkpoint\n"
+        f"packaged_checkpoint('tiny.en', cache_dir=Path({str(cache)!r}))\n"
+    )
+    child = subprocess.Popen([sys.executable, "-c", script])
+    parent = cache / "packaged"
+    deadline = time.monotonic() + 300
+    try:
+        while not (parent.is_dir() and any(p.name.startswith(".tmp-") for p in parent.iterdir())):
+            assert child.poll() is None, "the conversion ended before it could be killed"
+            assert time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(0.5)  # let it write part of the checkpoint
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait()
+    leftovers = [p for p in parent.iterdir() if p.name.startswith(".tmp-")]
+    assert leftovers  # what the killed process left
+
+    # A temp folder of a process still running here (this one) is left alone.
+    live = parent / f".tmp-elsewhere~{socket.gethostname()}~{os.getpid()}~abcdef12"
+    live.mkdir()
+
+    done = packaged_checkpoint("tiny.en", cache_dir=cache)
+    assert not any(p.exists() for p in leftovers)
+    assert live.exists()
+    assert sorted(p.name for p in parent.iterdir()) == sorted([done.path.name, live.name])

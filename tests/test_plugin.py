@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
 
 import pytest
+
+from whisperbench.models.packaged import packaged_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 pytest_plugins = ["pytester"]
@@ -56,8 +59,19 @@ def test_one_tiny_case_writes_every_field(suite: pytest.Pytester) -> None:
     assert info["engine_version"]
     assert (info["compile_s"], info["compiles_in_window"]) == (0.0, 0)
     assert info["weights_source"] == "packaged"
-    assert info["weights_sha256"] == (
+    # The checksum of the converted file that was loaded, and of the file it came from.
+    converted = packaged_checkpoint("tiny.en")
+    assert info["weights_sha256"] == converted.weights_sha256
+    assert (
+        info["weights_sha256"]
+        == hashlib.sha256((converted.path / "model.safetensors").read_bytes()).hexdigest()
+    )
+    assert info["weights_converted_from_sha256"] == (
         "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+    )
+    assert info["weights_check"] in (
+        "sha256 of every file matches the conversion record",  # converted by an earlier run
+        "converted on first use; sha256 of every file recorded",
     )
     assert info["parameters"] == 37_760_256
     assert info["audio_s"] == 4.0
@@ -95,7 +109,7 @@ def test_unknown_model_is_a_usage_error(suite: pytest.Pytester) -> None:
 @pytest.mark.parametrize(
     ("option", "message"),
     [
-        ("--whisper-durations=5,-1", "*must be > 0 and <= 3600 seconds, got '-1'*"),
+        ("--whisper-durations=5,-1", "*must be >= 0.1 and <= 3600 seconds, got '-1'*"),
         ("--whisper-batch-sizes=0", "*must be >= 1, got 0*"),
         ("--whisper-dtypes=float8", "*unknown dtype 'float8'*"),
         ("--whisper-weights=cloud", "*unknown weights source 'cloud'*"),

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pytest
 
+from whisperbench.audio import synthetic
+from whisperbench.measure import MeasureSettings, measure
 from whisperbench.models.loading import LoadedModel
 from whisperbench.rounds import Round
 from whisperbench.transcribe import DecodeSettings, Transcriber
@@ -142,3 +146,31 @@ def test_token_counts_agree_between_tensor_and_dict_outputs(
     # its words, then end-of-text; with timestamps also a start and an end timestamp token
     expected = len(ids) + 1 + (2 if word_timestamps else 0)
     assert result.tokens_per_clip[0] == expected
+
+
+def test_clips_over_30_s_are_batched_apart_from_short_ones(tiny_en: LoadedModel) -> None:
+    """A 3 s tone batched with 35 s of speech was decoded long-form with it: 223 x "beep"."""
+    short, long = synthetic.tone(3.0), synthetic.speech("long", 35.0)
+    settings = MeasureSettings(rounds=1, warmup_rounds=0)
+    with Transcriber(tiny_en, DecodeSettings(word_timestamps=True)) as transcriber:
+        result = measure(transcriber, [short, long], settings, batch_size=2)
+        alone = measure(transcriber, [short], settings)
+    assert result.transcripts[0] == alone.transcripts[0]  # as if it had been on its own
+    assert len(result.transcripts[0].split()) < 10, result.transcripts[0]
+    assert "expedition" in result.transcripts[1]
+    words = [entry["words"] for entry in _seed_entries(result)]
+    for clip, clip_words in zip((short, long), words, strict=True):
+        for word in clip_words:
+            assert 0.0 <= word["start_s"] <= word["end_s"] <= clip.duration_s, word
+    assert result.batches == ((0,), (1,))
+
+
+def _seed_entries(result: Any) -> list[dict[str, Any]]:
+    """Per clip, in clip order, its words as the app's JSON lists them."""
+    from whisperbench.app.record import per_clip_times, seed_record
+
+    times = per_clip_times(result)
+    return [
+        {"words": entry.get("words", [])}
+        for entry in seed_record(result, per_clip_times=times)["transcriptions"]
+    ]

@@ -41,9 +41,17 @@ def choice(choices: tuple[str, ...], what: str) -> Callable[[str], str]:
     return parse
 
 
-def seconds(*, allow_zero: bool = False, maximum_s: float | None = None) -> Callable[[str], float]:
-    """A finite number of seconds: > 0 (>= 0 with ``allow_zero``), at most ``maximum_s``."""
+def seconds(
+    *,
+    allow_zero: bool = False,
+    maximum_s: float | None = None,
+    minimum_s: float | None = None,
+) -> Callable[[str], float]:
+    """A finite number of seconds: > 0 (>= 0 with ``allow_zero``, >= ``minimum_s`` when
+    given), at most ``maximum_s``."""
     lowest = ">= 0" if allow_zero else "> 0"
+    if minimum_s is not None:
+        lowest = f">= {minimum_s:g}"
     bound = f"{lowest} and <= {maximum_s:g}" if maximum_s is not None else lowest
 
     def parse(text: str) -> float:
@@ -52,6 +60,8 @@ def seconds(*, allow_zero: bool = False, maximum_s: float | None = None) -> Call
         except ValueError:
             raise argparse.ArgumentTypeError(f"not a number of seconds: {text!r}") from None
         too_small = value < 0 if allow_zero else value <= 0
+        if minimum_s is not None:
+            too_small = value < minimum_s
         too_large = maximum_s is not None and value > maximum_s
         if not math.isfinite(value) or too_small or too_large:
             raise argparse.ArgumentTypeError(f"must be {bound} seconds, got {text!r}")

@@ -2,8 +2,8 @@
 
 ``whisperbench run`` keeps every flag of the original ``WhisperViaHF.py`` with its meaning
 (``WhisperViaHF.py`` in the repository root calls it), so an energy framework can launch it
-unchanged. Exit codes: 0 ok, 1 some inputs failed (the rest are still measured and written),
-2 usage error (bad flag, unknown model, a dtype the device cannot run, no weights).
+unchanged. Its exit codes (0 ok, 1 some inputs failed, 2 usage error, 3 results not written,
+130/143 interrupted) are :mod:`whisperbench.app.run`'s, listed in the README ("Exit codes").
 """
 
 from __future__ import annotations
@@ -15,8 +15,6 @@ from collections.abc import Sequence
 from whisperbench import __version__
 
 __all__ = ["build_parser", "main"]
-
-EXIT_OK, EXIT_INPUT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 #: Every help text states its own default ("Default: X"), so no formatter appends another

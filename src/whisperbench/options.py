@@ -28,6 +28,7 @@ from typing import Any, Final
 
 from whisperbench.argtypes import choice, csv, int_at_least, optional_positive_int, seconds
 from whisperbench.audio.batches import AUDIO_CHOICES
+from whisperbench.audio.clip import MIN_DURATION_S
 from whisperbench.devices import device_type, gpus_type
 from whisperbench.engines.base import COMPILE_CHOICES, KV_CACHES
 from whisperbench.models.loading import WEIGHT_SOURCES
@@ -151,8 +152,9 @@ class RunOptions:
         10.0,
         OptionSpec(
             "audio-duration",
-            "Seconds of synthetic audio per clip",
-            seconds(maximum_s=3600),
+            "Seconds of synthetic audio per clip (at least 0.1: Whisper pads every clip to 30 s, "
+            "so a shorter clip's RTF measures the padding)",
+            seconds(maximum_s=3600, minimum_s=MIN_DURATION_S),
             metavar="SECONDS",
             axis=Axis("durations", "durations_s", (5.0, 10.0, 20.0), workload=True),
             group="audio",

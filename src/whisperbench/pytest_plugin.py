@@ -24,17 +24,26 @@ nothing heavy and writes nothing of whisperbench's into pytest-benchmark's JSON.
 Cells that did the same work on different engines or settings are compared after the run
 (:mod:`whisperbench.report.agreement`): each gets its time ratio and transcript agreement
 against a reference cell, written into the JSON's ``extra_info`` and printed as a table.
+
+Interrupts keep what finished. On Ctrl-C pytest stops and pytest-benchmark still writes its
+JSON (in ``pytest_sessionfinish``); SIGTERM (SLURM's time limit) is made to do the same (it
+raises :class:`whisperbench.interrupts.Interrupted`, a ``KeyboardInterrupt``), and then exits
+143. The case that was running is left out of the JSON (its rounds did not finish), and the
+run's ``whisperbench`` block says ``"interrupted": true``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import signal
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from typing import Any
 
 import pytest
 
+from whisperbench.interrupts import exit_code, interrupts_raised
 from whisperbench.options import SUITE_PREFIX, Matrix, RunOptions, add_run_options
 from whisperbench.pytest_fixtures import whisper_clips, whisper_session
 
@@ -89,6 +98,11 @@ FOREIGN_ROUND_OPTIONS: dict[str, tuple[str, str]] = {
         "rounds are not calibrated (one generate over the batch each): leave it out",
     ),
 }
+#: Undoes the SIGTERM handler at unconfigure.
+_signals_key = pytest.StashKey[contextlib.ExitStack]()
+#: The SIGTERMs received (the handler appends to it).
+_sigterms_key = pytest.StashKey[list[int]]()
+_session_key = pytest.StashKey[pytest.Session]()
 
 #: The matrix's parameter names, as they appear in pytest-benchmark's ``params``.
 CASE_PARAMS = (
@@ -190,6 +204,10 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     transformers.logging.set_verbosity_error()
     config.stash[results_key] = {}
     config.stash[active_key] = True
+    signals = contextlib.ExitStack()
+    # SIGTERM -> KeyboardInterrupt, like Ctrl-C (only in sessions that measure)
+    config.stash[_sigterms_key] = signals.enter_context(interrupts_raised())
+    config.stash[_signals_key] = signals
 
 
 def foreign_round_options(config: pytest.Config) -> list[str]:
@@ -309,6 +327,10 @@ def pytest_benchmark_update_json(
         schema.SCHEMA_VERSION_FIELD: schema.SCHEMA_VERSION,
         schema.OPTIONS: matrix.record(),
     }
+    interrupted_by = _interrupted_by(config)
+    if interrupted_by is not None:  # only the cases that finished are in the file
+        output_json[schema.WHISPERBENCH][schema.INTERRUPTED] = True
+        output_json[schema.WHISPERBENCH][schema.INTERRUPTED_BY] = interrupted_by
     for bench in output_json.get("benchmarks", []):
         info = bench.get("extra_info") or {}
         if info.get(schema.SCHEMA_VERSION_FIELD) is None or schema.WARMUP_ROUNDS not in info:
@@ -349,3 +371,42 @@ def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> Non
         terminalreporter.section("whisperbench: engines and settings on the same work")
         for line in lines:
             terminalreporter.write_line(line)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    signals = config.stash.get(_signals_key, None)
+    if signals is not None:
+        signals.close()
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Generator[None, None, None]:
+    """An interrupted case is no finished case: keep it out of pytest-benchmark's JSON (which
+    leaves out benchmarks marked ``has_error``; its partial rounds would read as a result)."""
+    try:
+        return (yield)
+    except KeyboardInterrupt:
+        fixture = getattr(item, "funcargs", {}).get("benchmark")
+        if fixture is not None:
+            fixture.has_error = True
+        raise
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    session.config.stash[_session_key] = session
+
+
+def _interrupted_by(config: pytest.Config) -> str | None:
+    """``"SIGINT"`` / ``"SIGTERM"`` when the session was interrupted, else None."""
+    session = config.stash.get(_session_key, None)
+    if session is None or session.exitstatus != pytest.ExitCode.INTERRUPTED:
+        return None
+    return "SIGTERM" if config.stash.get(_sigterms_key, []) else "SIGINT"
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A session stopped by SIGTERM exits 143, as a process ended by it would (pytest says 2,
+    "interrupted", for Ctrl-C)."""
+    if _interrupted_by(session.config) == "SIGTERM":
+        session.exitstatus = exit_code(signal.SIGTERM)

@@ -59,7 +59,10 @@ MODEL: Final = "model"  #: registry id, e.g. "tiny.en"
 HUB_ID: Final = "hub_id"
 WEIGHTS_SOURCE: Final = "weights_source"  #: local | hf-cache | packaged | hub | random
 WEIGHTS_ORIGIN: Final = "weights_origin"
-WEIGHTS_SHA256: Final = "weights_sha256"
+WEIGHTS_SHA256: Final = "weights_sha256"  #: of the weight file(s) loaded
+#: packaged weights: sha256 of the CTranslate2 file they were converted from (else null)
+WEIGHTS_CONVERTED_FROM_SHA256: Final = "weights_converted_from_sha256"
+WEIGHTS_CHECK: Final = "weights_check"  #: how weights_sha256 was established and checked
 PARAMETERS: Final = "parameters"
 WEIGHTS_BYTES: Final = "weights_bytes"
 DEVICE: Final = "device"  #: "cpu" or "cuda:N"
@@ -251,6 +254,11 @@ INFERENCE_TIME: Final = "inference_time"  #: seconds, the sample's batch, mean p
 WORDS: Final = "words"
 INPUT: Final = "input"
 ERROR: Final = "error"
+#: Beside them: whether an interrupt (Ctrl-C, SIGTERM) cut the run, by which signal, and the
+#: inputs it left unmeasured (the entries under TRANSCRIPTIONS are those that finished).
+INTERRUPTED: Final = "interrupted"
+INTERRUPTED_BY: Final = "interrupted_by"  #: "SIGINT" | "SIGTERM" | null
+UNFINISHED: Final = "unfinished"
 #: Beside them: where the app's audio came from and what it was asked.
 AUDIO_SOURCE: Final = "audio_source"
 AUDIO_LOAD_S: Final = "audio_load_s"  #: seconds to load and resample the audio (not in RTF)
@@ -338,6 +346,9 @@ class ModelFacts:
     decoding: DecodingFacts
     timing_mode: str = "phases"  #: see TIMING_MODE
     engine: EngineFacts | None = None  #: None: written before engines were recorded
+    #: packaged weights: sha256 of the CTranslate2 file they were converted from
+    weights_converted_from_sha256: str | None = None
+    weights_check: str | None = None  #: how weights_sha256 was established and checked
 
 
 @dataclass(frozen=True)
@@ -346,7 +357,10 @@ class Result:
 
     ``rounds`` excludes warm-up (measurement rule 3). ``energy``, ``memory`` and
     ``device_state`` come from the meters' window spanning exactly these rounds (``None``
-    when the rounds ran without meters).
+    when the rounds ran without meters). ``batches`` says which clips (indices into ``audio``)
+    each batch of a round held, in run order; empty means consecutive batches of
+    ``batch_size``. A round's texts run in batch order; :attr:`transcripts` and :attr:`words`
+    are in clip order.
     """
 
     facts: ModelFacts
@@ -360,10 +374,27 @@ class Result:
     device_state: DeviceStateReading | None = None
     phase_step_pause_s: float = 0.0  #: see PHASE_STEP_PAUSE_S
     compile: CompileFacts | None = None
+    batches: Sequence[Sequence[int]] = ()
 
     def __post_init__(self) -> None:
         if not self.rounds:
             raise ValueError("a result needs at least one measured round")
+        if not self.batches:
+            count, size = len(self.audio), max(self.batch_size, 1)
+            consecutive = [tuple(range(i, min(i + size, count))) for i in range(0, count, size)]
+            object.__setattr__(self, "batches", tuple(consecutive))
+        order = [i for batch in self.batches for i in batch]
+        if sorted(order) != list(range(len(self.audio))):
+            raise ValueError(
+                f"batches {self.batches} do not hold each of {len(self.audio)} clips once"
+            )
+
+    def in_clip_order(self, values: Sequence[Any]) -> list[Any]:
+        """Per-clip ``values`` listed in batch order (a round's texts) -> in clip order."""
+        ordered: list[Any] = [None] * len(self.audio)
+        for position, index in enumerate(i for batch in self.batches for i in batch):
+            ordered[index] = values[position]
+        return ordered
 
     # -- derived figures -------------------------------------------------------------------
     @property
@@ -380,8 +411,14 @@ class Result:
 
     @property
     def transcripts(self) -> list[str]:
-        """The last round's texts (greedy decoding gives the same text every round)."""
-        return list(self.rounds[-1].texts)
+        """The last round's texts, in clip order (greedy decoding gives the same text every
+        round)."""
+        return self.in_clip_order(self.rounds[-1].texts)
+
+    @property
+    def words(self) -> list[list[dict[str, Any]]]:
+        """The last round's word timestamps, in clip order (empty lists when not asked for)."""
+        return self.in_clip_order(self.rounds[-1].words)
 
     @property
     def wer(self) -> float | None:
@@ -414,6 +451,8 @@ class Result:
             WEIGHTS_SOURCE: facts.weights_source,
             WEIGHTS_ORIGIN: facts.weights_origin,
             WEIGHTS_SHA256: facts.weights_sha256,
+            WEIGHTS_CONVERTED_FROM_SHA256: facts.weights_converted_from_sha256,
+            WEIGHTS_CHECK: facts.weights_check,
             PARAMETERS: facts.parameters,
             WEIGHTS_BYTES: facts.weights_bytes,
             DEVICE: facts.device,

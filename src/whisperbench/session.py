@@ -172,7 +172,7 @@ def open_session(
     Raises what :func:`check_options` raises, and
     :class:`whisperbench.models.loading.WeightsUnavailable` (no source could provide the
     weights; the message lists every attempt) or
-    :class:`whisperbench.models.packaged.WeightsIntegrityError`.
+    :class:`whisperbench.models.integrity.WeightsIntegrityError` (a weight file is damaged).
     """
     checked = options if isinstance(options, CheckedOptions) else check_options(options)
     run = checked.options

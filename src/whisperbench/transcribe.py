@@ -40,7 +40,15 @@ from whisperbench.models.registry import ModelSpec
 from whisperbench.rounds import TIMING_MODES, PhaseTimes, Transcription
 from whisperbench.schema import DecodingFacts
 
-__all__ = ["TIMING_MODES", "WORD_TIME_STEP_S", "DecodeSettings", "Transcriber", "check_language"]
+__all__ = [
+    "SHORT_FORM_MAX_S",
+    "TIMING_MODES",
+    "WORD_TIME_STEP_S",
+    "DecodeSettings",
+    "Transcriber",
+    "check_language",
+    "is_long_form",
+]
 
 
 #: The resolution of word times, in seconds: Whisper's encoder frames are 20 ms apart (10 ms
@@ -52,7 +60,13 @@ WORD_TIME_STEP_S = 0.02
 #: Whisper's decoder has 448 positions; the prompt (<|startoftranscript|> ...) takes up to 4.
 _MAX_TARGET_POSITIONS = 448
 _PROMPT_TOKENS = 4
-_SHORT_FORM_MAX_S = 30.0
+#: Whisper's window: longer clips are decoded long-form (30 s windows, timestamps).
+SHORT_FORM_MAX_S = 30.0
+
+
+def is_long_form(num_samples: int) -> bool:
+    """Whether a 16 kHz waveform of ``num_samples`` is decoded long-form (over 30 s)."""
+    return num_samples / SAMPLE_RATE_HZ > SHORT_FORM_MAX_S
 
 
 @dataclass(frozen=True)
@@ -100,6 +114,14 @@ def check_language(spec: ModelSpec, settings: DecodeSettings) -> None:
             "use a multilingual model such as "
             f"{spec.model_id.removesuffix('.en')} for other languages"
         )
+
+
+def _word_time(seconds: float, low: float, high: float) -> float:
+    """A word time on Whisper's 20 ms grid, kept within ``[low, high]``; NaN is ``low``.
+    (transformers aligns a clip of under 0.02 s in a long-form batch to NaN and -0.02 s, with
+    a ``std()`` warning; such clips are refused and batched apart now, but a time outside the
+    clip is never written.)"""
+    return low if math.isnan(seconds) else min(max(_on_grid(seconds), low), high)
 
 
 class _EncoderClock:
@@ -249,7 +271,9 @@ class Transcriber:
         """Transcribe a batch of 16 kHz mono float32 waveforms; one call is one round.
 
         Raises:
-            ValueError: an empty batch, or a waveform that is empty, not 1-D, or non-finite.
+            ValueError: an empty batch, a waveform that is empty, not 1-D, or non-finite, or a
+                batch that mixes clips over and under 30 s (``generate`` would decode the short
+                ones long-form too, and garble them; batch them apart, as ``measure`` does).
         """
         if not batch:
             raise ValueError("nothing to transcribe: the batch is empty")
@@ -259,7 +283,13 @@ class Transcriber:
                     f"clip {i}: expected a non-empty 1-D waveform, got shape {samples.shape}"
                 )
         audio_s = sum(len(samples) for samples in batch) / SAMPLE_RATE_HZ
-        long_form = max(len(samples) for samples in batch) / SAMPLE_RATE_HZ > _SHORT_FORM_MAX_S
+        forms = {is_long_form(len(samples)) for samples in batch}
+        if len(forms) > 1:
+            raise ValueError(
+                f"the batch mixes clips over and under {SHORT_FORM_MAX_S:g} s: Whisper would "
+                "decode the short ones long-form too; transcribe them in separate batches"
+            )
+        long_form = forms.pop()
         processor = self.loaded.processor
         model = self.loaded.model
         device = self.loaded.precision.device
@@ -352,7 +382,8 @@ class Transcriber:
         A token's time is when it starts (cross-attention alignment through the model's
         alignment heads; long-form outputs take them from the segments, which are absolute).
         A word starts at a token whose text begins with a space and ends where the next token
-        starts, at most at the end of the clip; punctuation stays with the word before it.
+        starts; times are kept within the clip (from 0 to its end, a word's end never before its
+        start); punctuation stays with the word before it.
         Special tokens (every id from end-of-text up: prompt, timestamps) are skipped.
         Languages written without spaces get one "word" per run of tokens. Times are seconds
         on Whisper's 20 ms grid (:data:`WORD_TIME_STEP_S`).
@@ -373,15 +404,15 @@ class Transcriber:
         first_special = self._generation_config.eos_token_id
         result = []
         for (ids, times), duration_s in zip(rows, durations_s, strict=False):
+            end_of_clip = math.floor(duration_s * 100) / 100  # two decimals, never past the end
             words: list[dict[str, Any]] = []
             for i, token in enumerate(ids):
                 if token >= first_special:
                     continue
                 piece = tokenizer.decode([token])
-                start = _on_grid(min(float(times[i]), duration_s))
-                end = _on_grid(
-                    min(float(times[i + 1]) if i + 1 < len(times) else start, duration_s)
-                )
+                start = _word_time(float(times[i]), 0.0, end_of_clip)
+                following = float(times[i + 1]) if i + 1 < len(times) else start
+                end = _word_time(following, start, end_of_clip)
                 if not words or piece.startswith(" "):
                     words.append({"word": piece.strip(), "start_s": start, "end_s": end})
                 else:

@@ -67,6 +67,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="Audio file(s) to transcribe: any format soundfile reads, any rate",
     )
     audio.add_argument(
+        "--references",
+        default=None,
+        metavar="FILE",
+        help="Reference transcripts for --audio-file, to report WER: a TSV of "
+        "<path><TAB><text> lines or a .json object {path: text} (paths relative to FILE's "
+        "folder). Without it, a .txt beside each audio file with its name is used. Default: none",
+    )
+    audio.add_argument(
         "--generate-audio",
         action="store_true",
         help="Transcribe synthetic speech (the default when no audio is given)",
@@ -84,7 +92,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--output-file",
         default=None,
         metavar="PATH",
-        help="Write results as JSON (atomically: temp file + rename). Default: none",
+        help="Write results as JSON (atomically: temp file + rename); checked before anything "
+        "is measured: its folder must exist, and it may not be a folder or one of the inputs. "
+        "Default: none",
     )
     output.add_argument(
         "--quiet",

@@ -6,10 +6,10 @@ import statistics
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from whisperbench import schema
+from whisperbench import metrics, schema
 from whisperbench.schema import Result
 
-__all__ = ["failure_entry", "per_clip_times", "seed_record"]
+__all__ = ["failure_entry", "nothing_measured_record", "per_clip_times", "seed_record"]
 
 _BYTES_PER_GB = 1e9
 
@@ -20,6 +20,7 @@ def seed_record(
     per_clip_times: Sequence[Mapping[str, Any]],
     failures: Sequence[Mapping[str, str]] = (),
     extra: Mapping[str, Any] | None = None,
+    inputs: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """The command-line app's JSON: the original keys first, then everything else.
 
@@ -30,21 +31,25 @@ def seed_record(
     - ``gpu_memory_used``: CUDA peak allocated, in GB (1e9 bytes); null on CPU, where there
       is no GPU memory to report;
     - ``transcriptions``: one entry per sample (``per_clip_times`` gives its timing:
-      :func:`per_clip_times`).
+      :func:`per_clip_times`), named by its input as the user gave it (``inputs``, one per
+      clip of ``result``), with its own WER when it has a reference.
     """
     info = result.to_extra_info()
     cuda_peak = info.get(schema.CUDA_PEAK_ALLOCATED_BYTES)
     transcriptions = []
-    words = result.rounds[-1].words
+    words = result.words
     for i, (clip, text, timing) in enumerate(
         zip(result.audio, result.transcripts, per_clip_times, strict=False)
     ):
+        reference = result.references[i]
         entry = {
             schema.SAMPLE: i,
+            schema.INPUT: inputs[i] if inputs is not None else clip.get("name"),
             schema.NAME: clip.get("name"),
             schema.CATEGORY: clip.get("category"),
             schema.TEXT: text,
-            schema.REFERENCE: result.references[i],
+            schema.REFERENCE: reference,
+            schema.WER: _clip_wer(reference, text, result),
             schema.AUDIO_DURATION: clip.get("duration_s"),
             **dict(timing),
         }
@@ -71,15 +76,40 @@ def seed_record(
     return finite
 
 
-def per_clip_times(result: Result, batch_size: int) -> list[dict[str, Any]]:
-    """Per sample: its batch's mean inference seconds; rtf when it was alone in its batch."""
+def _clip_wer(reference: str | None, text: str, result: Result) -> float | None:
+    """One clip's WER, or None without a usable reference (or with random weights)."""
+    if not reference or result.facts.weights_source == "random":
+        return None
+    try:
+        return metrics.wer([reference], [text])
+    except ValueError:  # the reference is empty once normalized
+        return None
+
+
+def nothing_measured_record(
+    failures: Sequence[Mapping[str, str]], extra: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The JSON of a run that measured nothing: no audio loaded, or interrupted first."""
+    record: dict[str, Any] = {
+        schema.TOTAL_SAMPLES: 0,
+        schema.TRANSCRIPTIONS: [],
+        schema.FAILURES: [dict(f) for f in failures],
+    }
+    record.update(extra or {})
+    return record
+
+
+def per_clip_times(result: Result) -> list[dict[str, Any]]:
+    """Per sample: its batch (in run order) and the batch's mean inference seconds; rtf when it
+    was alone in its batch."""
+    batch_of = {index: number for number, batch in enumerate(result.batches) for index in batch}
     times = []
     for index, clip in enumerate(result.audio):
-        batch = index // batch_size
+        batch = batch_of[index]
         seconds = statistics.fmean(r.batches[batch].times.inference_s for r in result.rounds)
         entry: dict[str, Any] = {schema.BATCH: batch, schema.INFERENCE_TIME: seconds}
         duration = clip.get("duration_s")
-        if batch_size == 1 and duration:
+        if len(result.batches[batch]) == 1 and duration:
             entry[schema.RTF] = seconds / duration
         times.append(entry)
     return times

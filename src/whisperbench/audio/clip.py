@@ -9,10 +9,15 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["CLIP_KINDS", "SAMPLE_RATE_HZ", "Clip"]
+__all__ = ["CLIP_KINDS", "MIN_DURATION_S", "SAMPLE_RATE_HZ", "Clip"]
 
 #: The rate Whisper's feature extractor expects, and the only rate a Clip holds.
 SAMPLE_RATE_HZ = 16000
+#: The shortest clip worth measuring, in seconds. Whisper pads every clip to 30 s, so what a
+#: clip costs hardly depends on its length: a one-sample file "measured" at RTF 52 000 says
+#: nothing about transcription speed. 0.1 s is shorter than any word; shorter clips are refused
+#: (files: as a failed input, synthetic lengths: as a usage error).
+MIN_DURATION_S = 0.1
 #: What made a clip. Only ``speech`` and ``file`` clips may carry a reference transcript.
 CLIP_KINDS: tuple[str, ...] = ("speech", "tone", "chirp", "noise", "silence", "file")
 _KINDS_WITH_REFERENCE = frozenset({"speech", "file"})

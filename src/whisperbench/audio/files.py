@@ -18,12 +18,20 @@ libsndfile is lenient with two kinds of damage, which are therefore checked here
   of the file and the last one must carry the end-of-stream flag.
 
 Decoded frames are also compared with the frame count the header declares (which catches a
-truncated MP3), and float files are checked for NaN and infinite samples.
+truncated MP3), float files are checked for NaN and infinite samples, and a file shorter than
+:data:`~whisperbench.audio.clip.MIN_DURATION_S` is refused (its RTF would measure Whisper's
+padding to 30 s, not the speech).
+
+libsndfile's MP3 decoder (libmpg123) prints ``Note:`` lines on the process's stderr while it
+searches a file for MPEG frames; they are caught here
+(:func:`~whisperbench.audio.captured_stderr.captured_stderr`), logged at DEBUG, and quoted in
+the cause when the file cannot be decoded.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import os
 import stat
 import struct
@@ -36,7 +44,8 @@ from typing import BinaryIO
 import numpy as np
 import soundfile as sf
 
-from whisperbench.audio.clip import SAMPLE_RATE_HZ, Clip
+from whisperbench.audio.captured_stderr import captured_stderr
+from whisperbench.audio.clip import MIN_DURATION_S, SAMPLE_RATE_HZ, Clip
 from whisperbench.audio.resample import to_16k_mono
 
 __all__ = [
@@ -54,6 +63,10 @@ _OGG_END_OF_STREAM = 0x04
 _OGG_PAGE_HEADER_BYTES = 27
 #: Data chunk sizes that streaming writers leave in a header when the length is unknown.
 _UNKNOWN_CHUNK_SIZES = (0, 0xFFFFFFFF)
+#: What libsndfile says when its MP3 decoder (chosen by a ``.mp3`` name) finds no MPEG frames.
+_MPEG_REFUSED = "does not exist or is not a regular file"
+
+log = logging.getLogger("whisperbench.audio")
 
 
 class AudioFileError(ValueError):
@@ -132,7 +145,8 @@ def load_audio(path: str | os.PathLike[str]) -> LoadedAudio:
     Raises:
         AudioFileError: the file is missing, a directory or not a regular file, empty
             (0 bytes), unreadable (permissions), not a recognised audio format, malformed,
-            truncated or corrupt, holds 0 frames, or holds NaN or infinite samples.
+            truncated or corrupt, holds 0 frames or less than ``MIN_DURATION_S`` of audio, or
+            holds NaN or infinite samples.
     """
     file = Path(path)
     started_s = time.perf_counter()
@@ -162,28 +176,43 @@ def load_audio_bytes(data: bytes, label: str) -> LoadedAudio:
 
 def _decode(label: Path, source: str | BinaryIO, name: str, started_s: float) -> LoadedAudio:
     """Decode ``source``, check it, convert it; ``started_s`` is when loading began."""
-    try:
-        with sf.SoundFile(source) as sound:
-            declared_frames = sound.frames
-            rate_hz = int(sound.samplerate)
-            channels = int(sound.channels)
-            major = str(sound.format)
-            subtype = str(sound.subtype)
-            try:
-                data = sound.read(dtype="float32", always_2d=True)
-            except sf.LibsndfileError as error:
-                raise AudioFileError(
-                    label, f"truncated or corrupt audio data ({_libsndfile_says(error)})"
-                ) from error
-    except sf.LibsndfileError as error:
-        raise AudioFileError(label, _open_failure_cause(error)) from error
-    except sf.SoundFileError as error:
-        raise AudioFileError(label, f"cannot decode ({error})") from error
+    failure: AudioFileError | None = None
+    with captured_stderr() as notes:
+        try:
+            with sf.SoundFile(source) as sound:
+                declared_frames = sound.frames
+                rate_hz = int(sound.samplerate)
+                channels = int(sound.channels)
+                major = str(sound.format)
+                subtype = str(sound.subtype)
+                try:
+                    data = sound.read(dtype="float32", always_2d=True)
+                except sf.LibsndfileError as error:
+                    cause = f"truncated or corrupt audio data ({_libsndfile_says(error)})"
+                    failure = AudioFileError(label, cause)
+        except sf.LibsndfileError as error:
+            failure = AudioFileError(label, _open_failure_cause(error, source))
+        except sf.SoundFileError as error:
+            failure = AudioFileError(label, f"cannot decode ({error})")
+    for note in notes:
+        log.debug("%s: decoder: %s", label, note)
+    if failure is not None:  # raised once the decoder's lines are caught, and quoting them
+        if notes:
+            said = notes[0].removeprefix("Note:").strip()
+            failure = AudioFileError(label, f"{failure.cause}; the decoder said: {said}")
+        raise failure
     decode_s = time.perf_counter() - started_s
 
     frames = int(data.shape[0])
     if frames == 0:
         raise AudioFileError(label, f"no audio: 0 frames ({major} {subtype}, {rate_hz} Hz)")
+    if frames < MIN_DURATION_S * rate_hz:
+        raise AudioFileError(
+            label,
+            f"too short to measure: {frames / rate_hz:.4g} s ({frames} frames at {rate_hz} Hz); "
+            f"clips of at least {MIN_DURATION_S:g} s are measured, because Whisper pads every "
+            "clip to 30 s and a shorter one's RTF would measure the padding, not the speech",
+        )
     if frames < declared_frames:
         raise AudioFileError(
             label,
@@ -352,12 +381,45 @@ def _ogg_damage(handle: BinaryIO, size_bytes: int) -> str | None:
     return None
 
 
-def _open_failure_cause(error: sf.LibsndfileError) -> str:
-    """The cause for a file libsndfile refused to open."""
+def _looks_like_text(head: bytes) -> bool:
+    """Whether the first bytes of a file read as text (UTF-8, printable)."""
+    if not head:
+        return False
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError as error:
+        if error.start < len(head) - 3:  # not merely a character cut at the end
+            return False
+        text = head[: error.start].decode("utf-8")
+    return all(c.isprintable() or c in "\t\r\n" for c in text)
+
+
+def _head(source: str | BinaryIO) -> bytes:
+    try:
+        if isinstance(source, str):
+            with open(source, "rb") as handle:
+                return handle.read(512)
+        source.seek(0)
+        return source.read(512)
+    except OSError:
+        return b""
+
+
+def _open_failure_cause(error: sf.LibsndfileError, source: str | BinaryIO) -> str:
+    """The cause for a file libsndfile refused to open.
+
+    libsndfile picks its MP3 decoder by a ``.mp3`` name; when that decoder finds no MPEG
+    frames, libsndfile reports "File does not exist or is not a regular file" about a file
+    that exists: that is a file whose contents are not audio, and is said so.
+    """
     said = _libsndfile_says(error)
-    if "format not recognised" in said.lower():
+    lowered = said.lower()
+    if "format not recognised" in lowered or _MPEG_REFUSED in lowered:
+        what = "it holds text, not audio;" if _looks_like_text(_head(source)) else "is it audio?"
+        if _MPEG_REFUSED in lowered:
+            said = "libsndfile: its MP3 decoder found no MPEG audio frames"
         return (
-            f"not a recognised audio format ({said}; is it audio? libsndfile "
+            f"not a recognised audio format ({what} {said}; libsndfile "
             f"{sf.__libsndfile_version__} reads {', '.join(sorted(sf.available_formats()))})"
         )
     return f"malformed or truncated audio file ({said})"

@@ -58,7 +58,9 @@ __all__ = [
 ]
 
 #: Bump whenever the files written for the same input change; part of the cache key.
-CONVERTER_VERSION = 1
+#: 2: the safetensors header's metadata is written in sorted key order, so every conversion of
+#: the same weights is byte-identical (1 wrote it in a hash map's random order).
+CONVERTER_VERSION = 2
 
 #: CTranslate2 ``common_spec.Activation.GELU``, the only activation HF Whisper uses.
 _CT2_GELU = 3
@@ -627,12 +629,32 @@ def convert_ct2_whisper(
             "whisperbench_converter_version": str(CONVERTER_VERSION),
         },
     )
+    _sort_safetensors_metadata(output_dir / "model.safetensors")
     config.save_pretrained(output_dir)
     generation_config.save_pretrained(output_dir)
     tokenizer.save_pretrained(output_dir)
     features = WhisperFeatureExtractor(feature_size=dims.num_mel_bins)
     features.save_pretrained(output_dir)
     return output_dir
+
+
+def _sort_safetensors_metadata(path: Path) -> None:
+    """Rewrite the ``__metadata__`` of a safetensors header in sorted key order, in place.
+
+    safetensors serializes the metadata from a hash map, in an order that changes from run to
+    run, so two conversions of the same weights would differ in a few header bytes and their
+    sha256. The header keeps its length (the same JSON, reordered; padded with spaces as
+    safetensors pads it), so no tensor offset moves.
+    """
+    with path.open("r+b") as handle:
+        (length,) = np.frombuffer(handle.read(8), dtype="<u8")
+        header = json.loads(handle.read(int(length)))
+        header["__metadata__"] = dict(sorted(header.get("__metadata__", {}).items()))
+        text = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+        if len(text) > length:  # cannot happen for the same JSON; never corrupt the file
+            raise Ct2ConversionError(f"{path}: the reordered header is longer than the original")
+        handle.seek(8)
+        handle.write(text.ljust(int(length), b" "))
 
 
 def convert_ct2_whisper_dir(

@@ -18,7 +18,6 @@ and the parsers built from :data:`WEIGHT_SOURCES` start without them.
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from whisperbench.models.integrity import WeightsIntegrityError, digest_of, file_sha256
 from whisperbench.models.precision import Precision, quantize_int4, quantize_int8
 from whisperbench.models.registry import ModelSpec
 
@@ -54,9 +54,13 @@ class Weights:
 
     source: str  #: local | hf-cache | packaged | hub | random
     origin: str  #: a folder, package name and version, hub id, or ``seed=N``
-    sha256: (
-        str | None
-    )  #: of the weight file(s) loaded (or their CTranslate2 source); None for random
+    #: of the weight file(s) loaded (:func:`whisperbench.models.integrity.digest_of`); None for
+    #: random weights
+    sha256: str | None
+    #: packaged weights: sha256 of the CTranslate2 file they were converted from
+    converted_from_sha256: str | None = None
+    #: how ``sha256`` was established and what it was checked against
+    check: str | None = None
 
     @property
     def is_random(self) -> bool:
@@ -84,17 +88,23 @@ class _Checkpoint:
     local_files_only: bool
 
 
-def _sha256_of_files(paths: list[Path]) -> str:
-    digest = hashlib.sha256()
-    for path in sorted(paths):
-        with path.open("rb") as handle:
-            for block in iter(lambda: handle.read(1 << 20), b""):
-                digest.update(block)
-    return digest.hexdigest()
-
-
 def _weight_files(folder: Path) -> list[Path]:
-    return [*folder.glob("*.safetensors"), *folder.glob("pytorch_model*.bin")]
+    return sorted([*folder.glob("*.safetensors"), *folder.glob("pytorch_model*.bin")])
+
+
+def _unreadable_header(path: Path) -> str | None:
+    """Why a ``.safetensors`` file's header cannot be read (one line), or None. Reads the header
+    only (a few kB), as ``from_pretrained`` would before any tensor."""
+    if path.suffix != ".safetensors":
+        return None
+    from safetensors import SafetensorError, safe_open
+
+    try:
+        with safe_open(str(path), framework="pt"):
+            pass
+    except SafetensorError as error:
+        return " ".join(str(error).split())
+    return None
 
 
 def _from_local(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
@@ -106,20 +116,63 @@ def _from_local(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
     files = _weight_files(folder)
     if not files:
         raise LookupError(f"{folder} has no *.safetensors or pytorch_model*.bin")
-    weights = Weights("local", str(folder.resolve()), _sha256_of_files(files))
+    for path in files:
+        damage = _unreadable_header(path)
+        if damage is not None:
+            raise WeightsIntegrityError(
+                f"{path} is damaged: its header cannot be read ({damage}); copy the checkpoint "
+                "again, or give another folder with --weights-path (--whisper-weights-path)"
+            )
+    hashes = [file_sha256(path) for path in files]
+    how = "; ".join(f"{h.path.name}: {h.describe()}" for h in hashes)
+    weights = Weights(
+        "local",
+        str(folder.resolve()),
+        digest_of(hashes),
+        check=f"{how} (a local folder has no reference checksum to compare with)",
+    )
     return _Checkpoint(str(folder), weights, local_files_only=True)
 
 
-def _hub_blob_sha256(hub_id: str) -> str | None:
-    """sha256 of the cached weight file: the HF cache names LFS blobs by their sha256."""
+def _verified_hub_weights(hub_id: str, source: str) -> Weights:
+    """The cached weight file of ``hub_id``, hashed and checked against its blob name (the HF
+    cache names a large file's blob by its sha256).
+
+    Raises:
+        WeightsIntegrityError: the file's sha256 is not its name, or its header is unreadable.
+    """
     from huggingface_hub import try_to_load_from_cache
 
     for filename in ("model.safetensors", "pytorch_model.bin"):
         found = try_to_load_from_cache(hub_id, filename)
-        if isinstance(found, str):
-            blob = Path(found).resolve().name
-            return blob if len(blob) == 64 else None
-    return None
+        if not isinstance(found, str):
+            continue
+        blob = Path(found).resolve()
+        advice = (
+            f"the Hugging Face cache's copy of {hub_id} is damaged: delete it (rm -r "
+            f"{blob.parent.parent}, or `hf cache delete`) and download it again where the hub "
+            "is reachable"
+        )
+        damage = _unreadable_header(blob)
+        if damage is not None:
+            raise WeightsIntegrityError(
+                f"{found} ({blob}): its header cannot be read ({damage}); {advice}"
+            )
+        hashed = file_sha256(blob)
+        if len(blob.name) != 64:  # not named by a sha256: nothing to compare with
+            return Weights(source, hub_id, hashed.sha256, check=hashed.describe())
+        if hashed.sha256 != blob.name:
+            raise WeightsIntegrityError(
+                f"{found}: the file has sha256 {hashed.sha256}, but the cache names it "
+                f"{blob.name} (the sha256 it had when downloaded); {advice}"
+            )
+        return Weights(
+            source,
+            hub_id,
+            hashed.sha256,
+            check=f"sha256 matches the Hugging Face cache's name for it ({hashed.describe()})",
+        )
+    return Weights(source, hub_id, None, check="no weight file found in the cache to hash")
 
 
 def _from_hf_cache(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
@@ -129,7 +182,7 @@ def _from_hf_cache(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
         raise LookupError(
             f"{spec.hub_id} is not in the Hugging Face cache ({constants.HF_HUB_CACHE})"
         )
-    weights = Weights("hf-cache", spec.hub_id, _hub_blob_sha256(spec.hub_id))
+    weights = _verified_hub_weights(spec.hub_id, "hf-cache")
     return _Checkpoint(spec.hub_id, weights, local_files_only=True)
 
 
@@ -142,7 +195,13 @@ def _from_packaged(spec: ModelSpec, weights_path: str | None) -> _Checkpoint:
             f"(packaged: {', '.join(PACKAGED_MODELS)})"
         )
     converted = packaged_checkpoint(spec.model_id)
-    weights = Weights("packaged", converted.origin, converted.source_sha256)
+    weights = Weights(
+        "packaged",
+        converted.origin,
+        converted.weights_sha256,
+        converted_from_sha256=converted.source_sha256,
+        check=converted.check,
+    )
     return _Checkpoint(str(converted.path), weights, local_files_only=True)
 
 
@@ -270,7 +329,9 @@ def load_model(
 
     Raises:
         WeightsUnavailable: no source in the plan could provide weights; lists each attempt.
-        whisperbench.models.packaged.WeightsIntegrityError: a packaged file failed its hash.
+        WeightsIntegrityError: a weight file is damaged: a packaged file failed its hash, a
+            Hugging Face cache file is not the file its name says, a local file's header is
+            unreadable (never a quiet fall-back to another source).
         ValueError: unknown ``source``.
     """
     started = time.perf_counter()
@@ -323,7 +384,7 @@ def _load_first_available(
             continue
         weights = checkpoint.weights
         if name == "hub":
-            weights = Weights("hub", spec.hub_id, _hub_blob_sha256(spec.hub_id))
+            weights = _verified_hub_weights(spec.hub_id, "hub")
         return model, processor, weights
     how = _HOW_TO_PROVIDE.format(hub_id=spec.hub_id, packaged=", ".join(PACKAGED_MODELS))
     raise WeightsUnavailable(
