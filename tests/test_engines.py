@@ -191,7 +191,8 @@ def test_ctranslate2_and_transformers_agree_on_the_same_weights_and_audio() -> N
         with open_session(options) as session:
             result = session.measure(clips)
         texts[engine] = result.transcripts
-        shas[engine] = result.facts.weights_sha256
+        # transformers runs a conversion of the packaged CTranslate2 files: its source's checksum
+        shas[engine] = result.facts.weights_converted_from_sha256 or result.facts.weights_sha256
     assert shas["transformers"] == shas["ctranslate2"]
     from whisperbench import metrics
 

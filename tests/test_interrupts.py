@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from whisperbench.audio import synthetic
+from whisperbench.engines import EngineSettings
+from whisperbench.engines.transformers_engine import TransformersEngine
 from whisperbench.interrupts import Interrupted, interrupts_raised, signals_deferred
 from whisperbench.measure import (
     INTERRUPTED_WINDOW,
@@ -22,7 +24,7 @@ from whisperbench.measure import (
 )
 from whisperbench.meters import EnergyReading, WindowReadings
 from whisperbench.models.loading import LoadedModel
-from whisperbench.transcribe import DecodeSettings, Transcriber
+from whisperbench.transcribe import DecodeSettings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -56,11 +58,11 @@ def test_signals_are_held_off_while_results_are_written() -> None:
 # -- measure(): what finished travels with the interrupt ----------------------------------------
 
 
-class InterruptingTranscriber(Transcriber):
-    """The real Transcriber; its ``stop_at``-th call (counting from 1) is cut by SIGTERM."""
+class InterruptingTranscriber(TransformersEngine):
+    """The real engine; its ``stop_at``-th call (counting from 1) is cut by SIGTERM."""
 
     def __init__(self, loaded: LoadedModel, stop_at: int) -> None:
-        super().__init__(loaded, DecodeSettings(fixed_tokens=2))
+        super().__init__(loaded, DecodeSettings(fixed_tokens=2), EngineSettings())
         self.stop_at = stop_at
         self.calls = 0
 
@@ -70,13 +72,19 @@ class InterruptingTranscriber(Transcriber):
             raise Interrupted(signal.SIGTERM)
         return super().__call__(batch)
 
+    def __enter__(self) -> InterruptingTranscriber:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
 
 class OneWindowMeters:
     """Stand-in meter set whose window read 12 J on one CPU domain."""
 
     energy_active = False
 
-    def measure_idle(self) -> None:
+    def measure_idle(self, phase: str = "warm") -> None:
         pass
 
     def begin(self) -> None:

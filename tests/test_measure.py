@@ -118,7 +118,7 @@ def test_rounds_are_added_until_the_energy_window_is_long_enough(
     assert result.warmup_rounds == 2  # sizing the window needs a round after the first
     assert len(result.rounds) == 5
     assert transcriber.calls == 2 + 5
-    window_s = meters.calls[2][1] - meters.calls[1][1]
+    window_s = meters.calls[3][1] - meters.calls[2][1]
     assert window_s == pytest.approx(5 * 0.4)
     info = result.to_extra_info()
     # The window's joules are divided by the audio and tokens of every measured round.

@@ -182,7 +182,11 @@ def test_suite_run_with_fake_nvml_writes_energy_of_its_power_profile(
     info = bench["extra_info"]
 
     assert info["energy_source"] == "nvml_energy_counter"
-    assert info["energy_valid"] is True, info["energy_invalid_reasons"]
+    # Whether the rounds' starts locked onto the fake counter's 100 ms grid depends on how long
+    # this machine's rounds take; the rule itself is tested in tests/test_sampling_grid.py.
+    reasons = info["energy_invalid_reasons"]
+    assert [r for r in reasons if not r.startswith("sampling_grid_lock")] == []
+    assert info["energy_valid"] is (not reasons)
     window_s = info["energy_window_s"]
     assert window_s >= 2.0
     assert info["rounds"] >= 2

@@ -8,6 +8,8 @@ import numpy as np
 import pytest
 
 from whisperbench.audio import synthetic
+from whisperbench.engines import EngineSettings
+from whisperbench.engines.transformers_engine import TransformersEngine
 from whisperbench.measure import MeasureSettings, measure
 from whisperbench.models.loading import LoadedModel
 from whisperbench.rounds import Round
@@ -152,9 +154,12 @@ def test_clips_over_30_s_are_batched_apart_from_short_ones(tiny_en: LoadedModel)
     """A 3 s tone batched with 35 s of speech was decoded long-form with it: 223 x "beep"."""
     short, long = synthetic.tone(3.0), synthetic.speech("long", 35.0)
     settings = MeasureSettings(rounds=1, warmup_rounds=0)
-    with Transcriber(tiny_en, DecodeSettings(word_timestamps=True)) as transcriber:
-        result = measure(transcriber, [short, long], settings, batch_size=2)
-        alone = measure(transcriber, [short], settings)
+    engine = TransformersEngine(tiny_en, DecodeSettings(word_timestamps=True), EngineSettings())
+    try:
+        result = measure(engine, [short, long], settings, batch_size=2)
+        alone = measure(engine, [short], settings)
+    finally:
+        engine.close()
     assert result.transcripts[0] == alone.transcripts[0]  # as if it had been on its own
     assert len(result.transcripts[0].split()) < 10, result.transcripts[0]
     assert "expedition" in result.transcripts[1]

@@ -404,7 +404,10 @@ class Transcriber:
         first_special = self._generation_config.eos_token_id
         result = []
         for (ids, times), duration_s in zip(rows, durations_s, strict=False):
-            end_of_clip = math.floor(duration_s * 100) / 100  # two decimals, never past the end
+            # the last grid point within the clip: word times never pass its end
+            end_of_clip = _on_grid(
+                math.floor(duration_s / WORD_TIME_STEP_S + 1e-9) * WORD_TIME_STEP_S
+            )
             words: list[dict[str, Any]] = []
             for i, token in enumerate(ids):
                 if token >= first_special:

@@ -20,6 +20,7 @@ back), so the edges need no extra synchronization.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import tempfile
 import time
@@ -145,11 +146,21 @@ def load_ctranslate2(
     if hf.weights.source == "packaged":
         from whisperbench.models.packaged import PACKAGED_MODELS
 
-        files = _packaged_files(spec.model_id, hf.weights.sha256)
+        source_sha256 = hf.weights.converted_from_sha256
+        files = _packaged_files(spec.model_id, source_sha256)
         shipped_by = ", ".join(PACKAGED_MODELS[spec.model_id].distributions)
         weights_format = f"CTranslate2 files as packaged ({shipped_by})"
+        # What runs is the CTranslate2 files themselves: their checksum is the weights'.
+        weights = dataclasses.replace(
+            hf.weights,
+            sha256=source_sha256,
+            converted_from_sha256=None,
+            check="sha256 of the packaged CTranslate2 model files, as read, equal to the source "
+            "the cached transformers conversion records",
+        )
     else:
         files = _converted_files(hf.model, hf.processor)
+        weights = hf.weights
         weights_format = f"converted by ctranslate2 {ctranslate2.__version__} TransformersConverter"
     intra = threads if threads is not None else _torch_threads()
     model = ctranslate2.models.Whisper(
@@ -166,7 +177,7 @@ def load_ctranslate2(
         model=model,
         processor=hf.processor,
         precision=precision,
-        weights=hf.weights,
+        weights=weights,
         attn_implementation="ctranslate2",
         load_s=time.perf_counter() - started,
         parameters=hf.parameters,

@@ -72,7 +72,11 @@ def work_key(info: Mapping[str, Any]) -> str:
     return json.dumps(
         [
             info.get(schema.MODEL),
-            info.get(schema.WEIGHTS_SHA256) or info.get(schema.WEIGHTS_SOURCE),
+            # the weights' identity: what a conversion started from (packaged transformers
+            # weights are converted from the CTranslate2 files the other engine loads)
+            info.get(schema.WEIGHTS_CONVERTED_FROM_SHA256)
+            or info.get(schema.WEIGHTS_SHA256)
+            or info.get(schema.WEIGHTS_SOURCE),
             audio,
             info.get(schema.AUDIO_S),
             info.get(schema.BATCH_SIZE),
