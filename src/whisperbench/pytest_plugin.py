@@ -7,6 +7,8 @@ case of the matrix is checked against this machine (:func:`whisperbench.session.
 when pytest configures, before any model loads. The matrix (model x dtype x audio seconds x
 batch size) is parametrized on any test that takes the ``whisper_case`` argument,
 model-major, so each model/dtype pair is loaded once and kept only while its cases run.
+At the end, the terminal summary shows each case's headline figures
+(:mod:`whisperbench.report.summary`), so nobody has to open the JSON to read them.
 """
 
 from __future__ import annotations
@@ -17,9 +19,11 @@ import pytest
 
 from whisperbench.options import SUITE_PREFIX, Matrix, RunOptions, add_run_options
 
-__all__ = ["CASE_PARAMS", "case_id", "matrix_key", "whisper_case"]
+__all__ = ["CASE_PARAMS", "case_id", "matrix_key", "summary_key", "whisper_case"]
 
 matrix_key = pytest.StashKey[Matrix]()
+#: The cases that ran, for the terminal summary (``whisperbench.report.summary.CaseResult``).
+summary_key = pytest.StashKey[list[Any]]()
 
 #: The matrix's parameter names, as they appear in pytest-benchmark's ``params``.
 CASE_PARAMS = ("whisper_model_id", "whisper_dtype", "whisper_audio_s", "whisper_batch_size")
@@ -100,3 +104,33 @@ def pytest_benchmark_update_json(
         schema.SCHEMA_VERSION_FIELD: schema.SCHEMA_VERSION,
         schema.OPTIONS: config.stash[matrix_key].record(),
     }
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each case's outcome and ``extra_info`` for the terminal summary."""
+    report = yield
+    in_matrix = "whisper_case" in getattr(item, "fixturenames", ())
+    if in_matrix and (call.when == "call" or (call.when == "setup" and report.failed)):
+        from whisperbench.report.summary import CaseResult
+
+        fixture = getattr(item, "funcargs", {}).get("benchmark")
+        extra_info = getattr(fixture, "extra_info", None) or {}
+        callspec = getattr(item, "callspec", None)
+        case = callspec.id if callspec is not None else item.name
+        results = item.config.stash.setdefault(summary_key, [])
+        results.append(CaseResult(case, bool(report.passed), dict(extra_info)))
+    return report
+
+
+def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
+    """The headline figures of every case, one table (RTF, s/token, WER, J per audio s,
+    peak memory, flags)."""
+    cases = config.stash.get(summary_key, [])
+    if not cases:
+        return
+    from whisperbench.report.summary import summary_lines
+
+    terminalreporter.section("whisperbench results", sep="-", bold=True)
+    for line in summary_lines(cases):
+        terminalreporter.write_line(line)

@@ -1,9 +1,13 @@
 """``whisperbench report RUN.json [RUN2.json ...] -o DIR``: the command-line front end.
 
 Merges any number of runs (shards of one sweep from several GPUs or nodes, or runs to set
-side by side) and writes ``report.md`` and ``report.html`` with PNG figures beside them
-(:mod:`whisperbench.report.document`). Exit codes: 0 written, 2 usage error (missing run, no
-whisperbench benchmark, an output folder that cannot be written).
+side by side) and writes ``report.md`` with PNG figures beside it and ``report.html``, one
+self-contained file with the figures embedded (:mod:`whisperbench.report.document`).
+``--baseline RUN...`` adds a comparison section (the gate's table and verdict, judged with
+the gate options of ``whisperbench compare``; the report's exit code does not depend on the
+verdict: gate with ``whisperbench compare``). Exit codes: 0 written, 2 usage error (missing
+run, no whisperbench benchmark, an output folder that cannot be written, matplotlib not
+installed).
 """
 
 from __future__ import annotations
@@ -12,19 +16,26 @@ import argparse
 import sys
 from pathlib import Path
 
-from whisperbench.report.document import build_report, render_html, render_markdown
 from whisperbench.runs import DEFAULT_STORAGE, RunError, load_runs
 
-__all__ = ["EXIT_OK", "EXIT_USAGE", "add_report_arguments", "run_report"]
+__all__ = ["EXIT_OK", "EXIT_USAGE", "MISSING_MATPLOTLIB", "add_report_arguments", "run_report"]
 
 EXIT_OK, EXIT_USAGE = 0, 2
+
+#: The one line printed when the figures cannot be drawn.
+MISSING_MATPLOTLIB = (
+    "the report's figures need matplotlib, which is not installed: "
+    "pip install 'whisperbench[report]'"
+)
 
 
 def add_report_arguments(parser: argparse.ArgumentParser) -> None:
     """Add ``report``'s arguments to ``parser`` (the ``whisperbench report`` subcommand)."""
+    from whisperbench.compare.options import add_gate_options
+
     parser.description = (
         "Merge pytest-benchmark runs of whisperbench (several GPUs or nodes too) into "
-        "report.md and report.html with PNG figures."
+        "report.md with PNG figures and report.html, one self-contained page."
     )
     parser.add_argument(
         "runs",
@@ -49,15 +60,43 @@ def add_report_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="DIR",
         help="pytest-benchmark storage for run ids. Default: %(default)s",
     )
+    parser.add_argument(
+        "--baseline",
+        nargs="+",
+        action="extend",
+        default=[],
+        metavar="RUN",
+        help="Runs to compare RUN... against (several runs, one per process, let the gate "
+        "test changes against run-to-run noise): adds a comparison section. Default: none",
+    )
+    gate = parser.add_argument_group("the comparison (with --baseline; as whisperbench compare)")
+    add_gate_options(gate.add_argument)
 
 
 def run_report(args: argparse.Namespace) -> int:
     """Run ``whisperbench report`` from parsed arguments; returns the exit code."""
     try:
-        runs = load_runs(args.runs, storage=args.storage)
-        blocks = build_report(runs, args.output, args.title)
+        import matplotlib  # noqa: F401  (drawn later; checked first, before any work)
+    except ImportError:
+        print(f"whisperbench report: error: {MISSING_MATPLOTLIB}", file=sys.stderr)
+        return EXIT_USAGE
+    from whisperbench.compare.options import options_from
+    from whisperbench.report.document import build_report, render_html, render_markdown
+
+    def get(name: str) -> object:
+        return getattr(args, name)
+
+    try:
+        specs = [*args.baseline, *args.runs]
+        loaded = load_runs(specs, storage=args.storage)
+        baseline, runs = loaded[: len(args.baseline)], loaded[len(args.baseline) :]
+        blocks = build_report(
+            runs, args.output, args.title, baseline=baseline, gate=options_from(get)
+        )
         (args.output / "report.md").write_text(render_markdown(blocks), encoding="utf-8")
-        (args.output / "report.html").write_text(render_html(blocks, args.title), encoding="utf-8")
+        (args.output / "report.html").write_text(
+            render_html(blocks, args.title, images=args.output), encoding="utf-8"
+        )
     except RunError as exc:
         print(f"whisperbench report: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -65,5 +104,8 @@ def run_report(args: argparse.Namespace) -> int:
         print(f"whisperbench report: error: cannot write to {args.output}: {exc}", file=sys.stderr)
         return EXIT_USAGE
     drawn = sum(1 for block in blocks if block.kind == "image")
-    print(f"wrote {args.output / 'report.md'}, {args.output / 'report.html'} and {drawn} figure(s)")
+    print(
+        f"wrote {args.output / 'report.md'} with {drawn} figure(s) beside it, and "
+        f"{args.output / 'report.html'} (self-contained)"
+    )
     return EXIT_OK
