@@ -22,7 +22,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("transcribe", "measure"),  # the measured pipeline
     ("options", "session"),  # assembling a run
     ("runs", "compare", "report", "sweep"),  # reading and combining results
-    ("app", "pytest_plugin", "pytest_gate", "cli"),  # front ends
+    ("app", "ab", "pytest_plugin", "pytest_gate", "cli"),  # front ends
 )
 LAYER = {component: level for level, names in enumerate(LAYERS) for component in names}
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import shutil
 import statistics
 import sys
 from collections.abc import Mapping
@@ -228,6 +229,12 @@ def run_ab_command(args: argparse.Namespace) -> int:
         return error(f"--output-dir {args.output_dir}: no such folder")
     a = Version("A", args.a_python, args.a_path, tuple(args.a_worker_arg))
     b = Version("B", args.b_python, args.b_path, tuple(args.b_worker_arg))
+    for side in (a, b):
+        flag = f"--{side.label.lower()}"
+        if shutil.which(side.python) is None:
+            return error(f"{side.label}: {flag}-python {side.python}: no such executable")
+        if side.path is not None and not Path(side.path).is_dir():
+            return error(f"{side.label}: {flag}-path {side.path}: no such folder")
 
     def progress(pair: PairTimes) -> None:
         if not args.quiet:

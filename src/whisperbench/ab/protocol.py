@@ -54,7 +54,10 @@ def send(stream: IO[str], message: dict[str, Any]) -> None:
 
 def decode(line: str) -> dict[str, Any]:
     """Parse one line into a message. Raises ValueError when it is not a JSON object."""
-    value = json.loads(line)
+    try:
+        value = json.loads(line)
+    except ValueError:
+        value = None
     if not isinstance(value, dict) or not isinstance(value.get(EVENT), str):
         raise ValueError(f"not a worker message: {line.strip()[:120]!r}")
     return value

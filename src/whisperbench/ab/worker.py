@@ -132,7 +132,7 @@ def _serve(options: RunOptions, slowdown: float, events: IO[str], commands: IO[s
                     {
                         protocol.EVENT: "round",
                         "wall_s": wall[-1],
-                        "inference_s": measured.times.inference_s,
+                        schema.INFERENCE_S: measured.times.inference_s,
                     },
                 )
             raise EOFError("the coordinator closed the command stream")

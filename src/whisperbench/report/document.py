@@ -1,5 +1,9 @@
 """The report as a document: blocks (headings, paragraphs, tables, images) and their forms.
 
+Length: over 450 lines because the blocks, the tables' columns, the sections (comparison,
+figures with their numbers) and both renderings (Markdown, one-file HTML) share the
+:class:`Block` and :class:`Table` types; each part is short.
+
 :func:`build_report` turns merged runs (shards of one sweep from several GPUs or nodes, or
 runs to set side by side) into :class:`Block` s, drawing the figures
 (:mod:`whisperbench.report.plots`, matplotlib, loaded only then) into the output folder,
@@ -421,8 +425,8 @@ h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; 
 .wide { max-width: 100%; overflow-x: auto; }
 table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.78em; }
 th, td { border: 1px solid #ccc; padding: 0.2em 0.45em; overflow-wrap: anywhere; }
-th { background: #f3f3f3; overflow-wrap: normal; } td.num { text-align: right; font-variant-numeric: tabular-nums;
-       white-space: nowrap; }
+th { background: #f3f3f3; overflow-wrap: normal; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
 img { display: block; max-width: 100%; height: auto; border: 1px solid #eee; }
 details { margin: 0.4em 0 1.2em; font-size: 0.95em; } summary { cursor: pointer; color: #444; }
 p, li { max-width: 75em; }
