@@ -23,7 +23,7 @@ from whisperbench.runs import (
 pytest_plugins = ["pytester"]
 
 GOLDEN = Path(__file__).parent / "golden"
-BASE = GOLDEN / "synthetic_a100_base.json"
+BASE = GOLDEN / "synthetic_a100_base_1.json"
 MACHINE_DIR = "Linux-CPython-3.11-64bit"
 
 
@@ -46,7 +46,7 @@ def storage(tmp_path: Path) -> Path:
 
 def test_load_golden_run_keeps_every_benchmark_and_session_fact() -> None:
     run = load_run(BASE)
-    assert run.label == "synthetic_a100_base"
+    assert run.label == "synthetic_a100_base_1"
     assert len(run.benchmarks) == 4
     assert run.version == "5.2.3"
     assert run.machine_info["whisperbench"]["gpus"][0]["name"] == "NVIDIA A100-SXM4-40GB"
