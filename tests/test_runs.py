@@ -210,3 +210,16 @@ def test_real_pytest_benchmark_storage_resolves(pytester: pytest.Pytester) -> No
     assert run.benchmarks[0].name == "test_tiny"
     # Saved runs carry no per-round data unless --benchmark-save-data was given.
     assert "data" not in run.benchmarks[0].stats
+
+
+@pytest.mark.parametrize("depth", [65, 200_000])
+def test_deeply_nested_json_is_one_clear_error(tmp_path: Path, depth: int) -> None:
+    """Beyond 64 levels, and beyond Python's recursion limit: one line, no RecursionError."""
+    path = tmp_path / "deep.json"
+    path.write_text("[" * depth + "]" * depth)
+    with pytest.raises(RunError) as info:
+        load_run(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "nested" in message
+    assert str(path) in message
