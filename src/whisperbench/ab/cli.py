@@ -90,7 +90,8 @@ def add_ab_arguments(parser: argparse.ArgumentParser) -> None:
             metavar="ARG",
             help=f"An extra argument for the {what}'s workers, repeatable: a run option for "
             "this side only (--threads 1), or, to test the gate itself, --slowdown FRACTION "
-            "(a deliberate slowdown, see whisperbench.ab.slowdown). Default: none",
+            "(a deliberate slowdown, see whisperbench.ab.slowdown); write it as "
+            f"--{side}-worker-arg=--slowdown --{side}-worker-arg=0.1. Default: none%(default).0s",
         )
     measure = parser.add_argument_group("what to measure (both sides)")
     add_run_options(measure.add_argument, only=lambda name, _: name not in _NOT_FOR_AB)

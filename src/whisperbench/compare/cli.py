@@ -36,7 +36,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         "runs",
         nargs="*",
         metavar="BASE NEW",
-        help="Two runs: a JSON file or a storage id each (0001, 0001_name, <machine-id>/0001).",
+        help="Two runs: a JSON file or a storage id each (0001, 0001_name, <machine-id>/0001). "
+        "Default: none (use --base/--new)%(default).0s",
     )
     parser.add_argument(
         "--base",
@@ -44,7 +45,8 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         action="extend",
         default=[],
         metavar="RUN",
-        help="Runs of the baseline, one per process (files or storage ids). Default: none",
+        help="Runs of the baseline, one per process (files or storage ids). "
+        "Default: none%(default).0s",
     )
     parser.add_argument(
         "--new",
@@ -52,7 +54,7 @@ def add_compare_arguments(parser: argparse.ArgumentParser) -> None:
         action="extend",
         default=[],
         metavar="RUN",
-        help="Runs to judge, one per process. Default: none",
+        help="Runs to judge, one per process. Default: none%(default).0s",
     )
     add_gate_options(parser.add_argument)
     parser.add_argument(
