@@ -74,3 +74,27 @@ def test_real_runs_hold_per_round_data_and_the_run_record() -> None:
         for bench in document["benchmarks"]:
             rounds = bench["extra_info"][schema.ROUNDS_INFERENCE_S]
             assert len(rounds) == bench["extra_info"][schema.ROUNDS] == len(bench["stats"]["data"])
+
+
+def test_ab_runs_carry_the_plugins_params_and_their_pairing() -> None:
+    """tests/golden/ab: what ``whisperbench ab --output-dir`` wrote, one file per worker."""
+    files = sorted((GOLDEN / "ab").glob("*.json"))
+    assert [path.name for path in files] == [
+        *(f"a-{i}.json" for i in range(1, 8)),
+        *(f"b-{i}.json" for i in range(1, 8)),
+    ]
+    for path in files:
+        document = json.loads(path.read_text())
+        (bench,) = document["benchmarks"]
+        assert tuple(bench["params"]) == CASE_PARAMS
+        case = RunOptions(
+            model=bench["params"]["whisper_model_id"],
+            dtype=bench["params"]["whisper_dtype"],
+            audio_duration_s=bench["params"]["whisper_audio_s"],
+            batch_size=bench["params"]["whisper_batch_size"],
+        )
+        assert bench["name"] == f"ab[{case_id(case)}]"
+        pairing = document[schema.WHISPERBENCH]["ab"]
+        assert pairing["side"] == path.name[0].upper()
+        assert pairing["process"] == int(path.stem.split("-")[1]) - 1
+        assert len(bench["extra_info"][schema.ROUNDS_INFERENCE_S]) == pairing["pairs"] == 3
