@@ -385,3 +385,20 @@ def test_threshold_parsing_fails_only_with_value_error(text: str) -> None:
 )
 def test_fail_spec_parsing(spec: str, expected: tuple[str, Threshold]) -> None:
     assert parse_fail_spec(spec) == expected
+
+
+def test_values_below_zero_are_compared_on_their_own_scale() -> None:
+    """Energy above idle can be negative (a window quieter than the idle sample): no log,
+    the change is relative to BASE's magnitude and its direction stays right."""
+    metric = METRICS["energy_above_idle_j"]
+
+    def window(value: float) -> Benchmark:
+        return bench([0.4] * 5, energy_above_idle_j=value, energy_valid=True)
+
+    base = [window(v) for v in (-1.0, -1.1, -0.9)]
+    lower = [window(v) for v in (-2.0, -2.1, -1.9)]
+    decision = decide(metric, base, lower, TEN_PERCENT, DEFAULT_ALPHA)
+    assert decision.verdict is Verdict.IMPROVEMENT  # lower energy is better
+    assert decision.change == pytest.approx(-1.0)
+    assert "Welch t on run values" in decision.method
+    assert decide(metric, lower, base, TEN_PERCENT, DEFAULT_ALPHA).verdict is Verdict.REGRESSION

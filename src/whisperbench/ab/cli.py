@@ -198,6 +198,25 @@ def side_document(
     }
 
 
+def _workload_notes(sides: Any) -> list[str]:
+    """Differences in what the two versions transcribed: pairs compare like with like only
+    when both measured the same audio and decoded the same number of tokens."""
+    from whisperbench import schema
+
+    notes = []
+    for field, what in ((schema.AUDIO_SHA256, "audio"), (schema.TOKENS, "tokens per round")):
+        seen = {
+            label: {str(s.extra_info.get(field)) for s in side}
+            for label, side in zip("AB", sides, strict=True)
+        }
+        if seen["A"] != seen["B"]:
+            notes.append(
+                f"A and B differ in {what} ({', '.join(sorted(seen['A']))} vs "
+                f"{', '.join(sorted(seen['B']))}): the pairs compare different work"
+            )
+    return notes
+
+
 def run_ab_command(args: argparse.Namespace) -> int:
     """Run ``whisperbench ab`` from parsed arguments; returns the exit code."""
     from whisperbench.ab.runner import AbError, PairTimes, Version, run_ab
@@ -290,6 +309,8 @@ def run_ab_command(args: argparse.Namespace) -> int:
     if args.output_dir is not None:
         for (label, process), document in documents.items():
             write_json_atomic(args.output_dir / f"{label.lower()}-{process + 1}.json", document)
+    for note in _workload_notes(sides):
+        print(f"WARNING: {note}")
     print(render_text(comparison))
     markdown = markdown_from(get)
     if markdown is not None:

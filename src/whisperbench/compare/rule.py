@@ -213,8 +213,8 @@ def decide(
     if estimate is None or estimate.change is None:
         return _untested(metric, bases, news, base_value, new_value, threshold, why_not)
 
-    change = estimate.change
-    worse_by = base_value * change if metric.better == "lower" else -base_value * change
+    change = estimate.change  # > 0: NEW larger (relative to |BASE| on an additive scale)
+    worse_by = abs(base_value) * (change if metric.better == "lower" else -change)
     worse = None if change == 0 else worse_by > 0
     beyond = threshold.exceeded(abs(worse_by), base_value)
     side, limit = _side(worse), _limit(beyond, threshold)
