@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass
 from types import FrameType
 
+from whisperbench import schema
 from whisperbench.sweep.clocks import ClockControlError, GpuClocks, restore_leftovers
 from whisperbench.sweep.folder import SweepFolder
 from whisperbench.sweep.summary import record_execution, write_summary
@@ -204,7 +205,7 @@ def _run_local(
                 "started_unix_s": started,
                 "wall_s": time.time() - started,
                 "worker_exit_codes": codes,
-                "interrupted_by": [signal.Signals(s).name for s in stopped],
+                schema.INTERRUPTED_BY: [signal.Signals(s).name for s in stopped],
             },
         )
         summary = write_summary(folder)
