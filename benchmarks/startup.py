@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parents[1] / "src"
-GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden" / "synthetic_a100_base.json"
+GOLDEN = Path(__file__).resolve().parents[1] / "tests" / "golden" / "synthetic_a100_base_1.json"
 
 
 def commands(out: Path) -> dict[str, list[str]]:

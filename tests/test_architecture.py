@@ -22,7 +22,15 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("transcribe", "engines", "measure"),  # the measured pipeline and its engines
     ("options", "session"),  # assembling a run
     ("runs", "compare", "report", "sweep"),  # reading and combining results
-    ("app", "pytest_plugin", "pytest_fixtures", "pytest_gate", "cli", "__main__"),  # front ends
+    (
+        "app",
+        "ab",
+        "pytest_plugin",
+        "pytest_fixtures",
+        "pytest_gate",
+        "cli",
+        "__main__",
+    ),  # front ends
 )
 LAYER = {component: level for level, names in enumerate(LAYERS) for component in names}
 

@@ -1,7 +1,8 @@
-"""``whisperbench compare`` end to end on the synthetic golden runs (tests/golden/synthetic_*).
+"""``whisperbench compare`` end to end on the golden runs (tests/golden/).
 
 Invoked through a local parser built with ``add_compare_arguments``/``run_compare``, exactly
-what ``whisperbench compare`` wires.
+what ``whisperbench compare`` wires. Synthetic runs come three per side (processes with their
+own offsets); real ones are runs of this suite on a busy 2-core CPU.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import re
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -31,8 +33,10 @@ from whisperbench.compare.render import format_value
 from whisperbench.runs import load_run
 
 GOLDEN = Path(__file__).parent / "golden"
-BASE = GOLDEN / "synthetic_a100_base.json"
-SLOWER = GOLDEN / "synthetic_a100_slower.json"
+BASE = GOLDEN / "synthetic_a100_base_1.json"
+SLOWER = GOLDEN / "synthetic_a100_slower_1.json"
+BASES = [GOLDEN / f"synthetic_a100_base_{i}.json" for i in (1, 2, 3)]
+SLOWERS = [GOLDEN / f"synthetic_a100_slower_{i}.json" for i in (1, 2, 3)]
 CLOCK510 = GOLDEN / "synthetic_a100_clock510.json"
 CPU = GOLDEN / "synthetic_cpu_nosensors.json"
 
@@ -64,22 +68,54 @@ def rows_of(out: str, metric: str) -> list[str]:
 def test_a_run_against_itself_passes(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = cli(capsys, BASE, BASE, "--fail", "rtf:10%", "--fail", "time:5%")
     assert code == EXIT_OK
-    assert "OK: no regression in gated metrics (8 same)" in out
+    assert out.rstrip().endswith("OK: no regression in gated metrics (8 same); exit 0")
     assert all(" same " in line for line in rows_of(out, "rtf"))
 
 
-def test_slower_run_fails_on_rtf_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, BASE, SLOWER, "--fail", "rtf:10%")
+def test_three_runs_of_the_same_code_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "--base", *BASES[:2], "--new", BASES[2], "--fail", "rtf:10%")
+    assert code == EXIT_OK
+    assert all(re.search(r"2 vs 1 runs +\S+ +same +pass$", line) for line in rows_of(out, "rtf"))
+
+
+def test_slower_runs_fail_on_rtf_and_say_why(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, "--base", *BASES, "--new", *SLOWERS, "--fail", "rtf:10%")
     assert code == EXIT_REGRESSION
     rtf_rows = rows_of(out, "rtf")
     assert len(rtf_rows) == 4
     assert all(
-        re.search(r"\+\d+\.\d% +10% +MWU 15/15 +\S+ +regression +FAIL$", r) for r in rtf_rows
-    )
+        re.search(
+            r"\+\d+\.\d% +\+\d+\.\d% to \+\d+\.\d% +10% +3 vs 3 runs +\S+ +regression +FAIL$", r
+        )
+        for r in rtf_rows
+    ), rtf_rows
     assert re.search(
-        r"FAIL rtf regression in .*: worse, beyond 10%, significant: p=\S+ < alpha=0.01", out
+        r"FAIL rtf regression in .*: worse, beyond 10%, significant: p=\S+ < alpha=0.01 "
+        r"\(3 vs 3 runs, Welch t on log run values\)",
+        out,
     )
-    assert out.rstrip().endswith("FAIL: 4 gated check(s) failed (4 regression)")
+    last = out.rstrip().splitlines()[-1]
+    assert re.fullmatch(
+        r"FAIL: 4 gated check\(s\) failed \(4 regression\); worst: rtf \+\d+\.\d% "
+        r"\[\+\d+\.\d%, \+\d+\.\d%\] in test_transcribe\[\S+\] \(3 vs 3 runs, p=\S+\); exit 1",
+        last,
+    ), last
+
+
+def test_one_run_per_side_is_untested_not_failed(capsys: pytest.CaptureFixture[str]) -> None:
+    """20 % slower rounds in one run each: the rounds share their process, so the gate says
+    it cannot decide (and what the rounds alone would claim) instead of failing."""
+    code, out, _ = cli(capsys, BASE, SLOWER, "--fail", "rtf:10%")
+    assert code == EXIT_OK
+    assert all(re.search(r"1 vs 1 run +- +untested +untested$", r) for r in rows_of(out, "rtf"))
+    assert "not tested: one run per side: run-to-run noise cannot be estimated" in out
+    assert "note: one run per side cannot tell a change from run-to-run noise" in out
+    assert out.rstrip().endswith(
+        "OK: no regression shown, but 4 of 4 gated check(s) could not decide "
+        "(4 untested; see why:); exit 0"
+    )
+    code, _, _ = cli(capsys, BASE, SLOWER, "--fail", "rtf:10%", "--fail-without-samples")
+    assert code == EXIT_REGRESSION
 
 
 def test_table_values_are_the_json_values(capsys: pytest.CaptureFixture[str]) -> None:
@@ -94,14 +130,37 @@ def test_table_values_are_the_json_values(capsys: pytest.CaptureFixture[str]) ->
     assert f"{base['j_per_audio_s']:.4g} J" in first_energy
 
 
-def test_energy_without_samples_is_reported_not_failed(capsys: pytest.CaptureFixture[str]) -> None:
+def test_several_runs_show_their_geometric_mean_and_the_change_between(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    _, out, _ = cli(capsys, "--base", *BASES, "--new", *SLOWERS, "--metrics", "rtf")
+    rtf = {
+        side: [
+            [bench["extra_info"]["rtf"] for bench in json.loads(path.read_text())["benchmarks"]]
+            for path in paths
+        ]
+        for side, paths in (("base", BASES), ("new", SLOWERS))
+    }
+    for index, line in enumerate(rows_of(out, "rtf")):
+        base = statistics.geometric_mean(run[index] for run in rtf["base"])
+        new = statistics.geometric_mean(run[index] for run in rtf["new"])
+        cells = line.split()
+        assert format_value(base, "") in line
+        assert format_value(new, "") in line
+        assert f"{new / base - 1:+.1%}" in cells
+
+
+def test_energy_is_tested_across_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """One energy reading per run: several runs per side make it testable."""
     code, out, _ = cli(capsys, BASE, SLOWER, "--fail", "j_per_audio_s:5%")
     assert code == EXIT_OK
-    assert all(re.search(r"no_samples +untested$", line) for line in rows_of(out, "j_per_audio_s"))
-    assert "not tested: one reading per benchmark" in out
-    code, out, _ = cli(capsys, BASE, SLOWER, "--fail", "j_per_audio_s:5%", "--fail-without-samples")
+    assert all(re.search(r"untested +untested$", line) for line in rows_of(out, "j_per_audio_s"))
+    code, out, _ = cli(capsys, "--base", *BASES, "--new", *SLOWERS, "--fail", "j_per_audio_s:5%")
     assert code == EXIT_REGRESSION
-    assert all(line.endswith("FAIL") for line in rows_of(out, "j_per_audio_s"))
+    assert all(
+        re.search(r"3 vs 3 runs +\S+ +regression +FAIL$", line)
+        for line in rows_of(out, "j_per_audio_s")
+    )
 
 
 def test_exact_metric_gates_on_threshold_alone(
@@ -113,31 +172,20 @@ def test_exact_metric_gates_on_threshold_alone(
     new = edited(tmp_path, BASE, "wer.json", worse_wer)
     code, out, _ = cli(capsys, BASE, new, "--fail", "wer:0.02")
     assert code == EXIT_REGRESSION
-    assert re.search(r"wer \(<\) +0\.062 +0\.092 +\+48\.4% +0\.02 +exact +- +regression +FAIL", out)
+    assert re.search(
+        r"wer \(<\) +0\.062 +0\.092 +\+48\.4% +- +0\.02 +exact +- +regression +FAIL", out
+    )
     code, _, _ = cli(capsys, BASE, new, "--fail", "wer:0.05")
     assert code == EXIT_OK
 
 
 def test_improvement_is_not_a_failure(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, SLOWER, BASE, "--fail", "rtf:10%", "--fail", "rtfx:10%")
+    code, out, _ = cli(
+        capsys, "--base", *SLOWERS, "--new", *BASES, "--fail", "rtf:10%", "--fail", "rtfx:10%"
+    )
     assert code == EXIT_OK
     assert len([line for line in rows_of(out, "rtf") if "improvement  pass" in line]) == 4
     assert len([line for line in rows_of(out, "rtfx") if "improvement  pass" in line]) == 4
-
-
-def test_too_few_rounds_is_inconclusive(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
-    def three_rounds(document: dict[str, Any]) -> None:
-        for bench in document["benchmarks"]:
-            info = bench["extra_info"]
-            info["rounds_inference_s"] = info["rounds_inference_s"][:3]
-            bench["stats"]["data"] = bench["stats"]["data"][:3]
-
-    base = edited(tmp_path, BASE, "base3.json", three_rounds)
-    new = edited(tmp_path, SLOWER, "new3.json", three_rounds)
-    code, out, _ = cli(capsys, base, new, "--fail", "rtf:10%")
-    assert code == EXIT_OK
-    assert all(re.search(r"inconclusive +untested$", line) for line in rows_of(out, "rtf"))
-    assert "3 vs 3 rounds cannot reach alpha=0.01 (best possible p=0.05); run more rounds" in out
 
 
 def test_invalid_energy_is_unavailable_with_its_reason(
@@ -150,16 +198,23 @@ def test_invalid_energy_is_unavailable_with_its_reason(
 
     new = edited(tmp_path, BASE, "invalid.json", invalid)
     code, out, _ = cli(capsys, BASE, new, "--fail", "j_per_audio_s:5%")
+    assert code == EXIT_REGRESSION  # a gated metric NEW did not record fails the gate
+    assert (
+        "FAIL j_per_audio_s unavailable in test_transcribe[tiny.en-float32-5s-b1], "
+        "test_transcribe[tiny.en-float16-5s-b1], test_transcribe[base.en-float32-5s-b1], "
+        "test_transcribe[base.en-float16-5s-b1]: NEW: energy invalid: window 0.8 s shorter "
+        "than 5 s (--allow-missing to let it pass)"
+    ) in out
+    code, _, _ = cli(capsys, BASE, new, "--fail", "j_per_audio_s:5%", "--allow-missing")
     assert code == EXIT_OK
-    assert "NEW: energy invalid: window 0.8 s shorter than 5 s" in out
-    code, _, _ = cli(capsys, BASE, new, "--fail", "j_per_audio_s:5%", "--fail-on-missing")
-    assert code == EXIT_REGRESSION
 
 
 def test_cpu_run_without_sensors_hides_empty_metrics(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, CPU, CPU, "--fail", "j_per_audio_s:5%", "--fail-on-missing")
-    assert code == EXIT_OK  # null in both runs: nothing went missing
+    code, out, _ = cli(capsys, CPU, CPU, "--fail", "j_per_audio_s:5%")
+    assert code == EXIT_REGRESSION  # asked to gate on energy, and there is none to gate on
     assert "BASE: no energy: no energy sensor on this machine" in out
+    code, out, _ = cli(capsys, CPU, CPU, "--fail", "j_per_audio_s:5%", "--allow-missing")
+    assert code == EXIT_OK
     assert not rows_of(out, "cuda_peak_allocated_bytes")  # neither run has CUDA
     assert not rows_of(out, "energy_j")  # shown by default, but null everywhere
 
@@ -168,7 +223,9 @@ def test_missing_benchmarks_are_listed_and_fail_only_when_asked(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     new = edited(tmp_path, SLOWER, "fewer.json", lambda d: d["benchmarks"].pop(0))
-    code, out, _ = cli(capsys, BASE, BASE.parent / "synthetic_a100_base.json", "--fail", "rtf:50%")
+    code, out, _ = cli(
+        capsys, BASE, BASE.parent / "synthetic_a100_base_1.json", "--fail", "rtf:50%"
+    )
     assert code == EXIT_OK
     code, out, _ = cli(capsys, BASE, new, "--fail", "rtf:50%")
     assert code == EXIT_OK
@@ -186,8 +243,11 @@ def test_machine_mismatch_is_refused_unless_allowed(capsys: pytest.CaptureFixtur
     assert "GPU 0 sm clock: 1410 MHz vs 510 MHz (more than 10% apart)" in err
     assert "--allow-machine-mismatch" in err
     code, out, _ = cli(capsys, BASE, CLOCK510, "--fail", "rtf:10%", "--allow-machine-mismatch")
-    assert code == EXIT_REGRESSION
+    assert code == EXIT_OK  # one run per side: untested
     assert "WARNING: compared across different machines/settings (allowed)" in out
+    code, out, err = cli(capsys, "--base", *BASES, "--new", BASE, CLOCK510)
+    assert code == EXIT_USAGE  # every run of either side must match BASE's first
+    assert "GPU 0 sm clock: 1410 MHz vs 510 MHz" in err
 
 
 @pytest.mark.parametrize(
@@ -245,23 +305,25 @@ def test_software_differences_are_shown_not_blocking(tmp_path: Path) -> None:
     assert not comparison.failed
 
 
-def test_saved_runs_by_storage_id_and_missing_per_round_time(
+def test_saved_runs_by_storage_id_without_per_round_data(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    """Saved runs hold no stats.data unless --benchmark-save-data: time is then untested."""
+    """Saved runs hold no stats.data unless --benchmark-save-data: run-level evidence needs
+    only each run's own figure, so time is tested across runs all the same."""
     folder = tmp_path / ".benchmarks" / "Linux-CPython-3.11-64bit"
     folder.mkdir(parents=True)
-    for number, source in (("0001", BASE), ("0002", SLOWER)):
+    for number, source in enumerate([*BASES, *SLOWERS], start=1):
         document = json.loads(source.read_text())
         for bench in document["benchmarks"]:
             del bench["stats"]["data"]
-        (folder / f"{number}_abc_20260101_000000.json").write_text(json.dumps(document))
+        (folder / f"{number:04d}_abc_20260101_000000.json").write_text(json.dumps(document))
     storage = str(tmp_path / ".benchmarks")
-    code, out, _ = cli(capsys, "0001", "0002", "--storage", storage, "--fail", "time:10%")
-    assert code == EXIT_OK
-    assert "not tested: no per-round data (save runs with --benchmark-save-data)" in out
-    code, _, _ = cli(capsys, "0001", "0002", "--storage", storage, "--fail", "rtf:10%")
-    assert code == EXIT_REGRESSION  # rtf's samples live in extra_info
+    sides = ["--base", "0001", "0002", "0003", "--new", "0004", "0005", "0006"]
+    code, out, _ = cli(capsys, *sides, "--storage", storage, "--fail", "time:10%")
+    assert code == EXIT_REGRESSION
+    assert all("3 vs 3 runs" in line for line in rows_of(out, "time"))
+    code, _, _ = cli(capsys, "0001", "0004", "--storage", storage, "--fail", "rtf:10%")
+    assert code == EXIT_OK  # one run per side: untested
 
 
 @pytest.mark.parametrize(
@@ -273,6 +335,7 @@ def test_saved_runs_by_storage_id_and_missing_per_round_time(
         (["--fail", "rtf"], "bad gate 'rtf': use METRIC:THRESHOLD"),
         (["--alpha", "2"], "alpha must be between 0 and 1"),
         (["--metrics", "rtf,nope"], "unknown metric 'nope'"),
+        (["--base", str(GOLDEN / "synthetic_cpu_nosensors.json")], "give BASE NEW, or --base"),
     ],
 )
 def test_usage_errors_exit_2_with_one_clear_line(
@@ -283,6 +346,23 @@ def test_usage_errors_exit_2_with_one_clear_line(
     assert message in err.splitlines()[-1]
 
 
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        ([], "nothing to compare: give BASE NEW, or --base RUN... --new RUN..."),
+        (["a.json"], "expected BASE NEW, got 1 run(s)"),
+        (["--base", "a.json"], "nothing to compare"),
+    ],
+)
+def test_sides_must_be_given_one_way(
+    capsys: pytest.CaptureFixture[str], argv: list[str], message: str
+) -> None:
+    parser = argparse.ArgumentParser(prog="whisperbench compare")
+    add_compare_arguments(parser)
+    assert run_compare(parser.parse_args(argv)) == EXIT_USAGE
+    assert message in capsys.readouterr().err
+
+
 def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, err = cli(capsys, BASE, tmp_path / "nope.json")
     assert (code, out) == (EXIT_USAGE, "")
@@ -291,19 +371,22 @@ def test_missing_file_exits_2(capsys: pytest.CaptureFixture[str], tmp_path: Path
 
 def test_markdown_output(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     target = tmp_path / "compare.md"
-    code, _, _ = cli(capsys, BASE, SLOWER, "--fail", "rtf:10%", "--markdown", target)
+    sides = ["--base", *BASES, "--new", *SLOWERS]
+    code, _, _ = cli(capsys, *sides, "--fail", "rtf:10%", "--markdown", target)
     assert code == EXIT_REGRESSION
     text = target.read_text()
     assert text.startswith("## whisperbench compare: FAIL: 4 gated check(s) failed")
     assert (
-        "| benchmark | metric | base | new | change | threshold | test | p | verdict | gate |"
-        in text
-    )
+        "| benchmark | metric | base | new | change | interval | threshold | evidence | p | "
+        "verdict | gate |"
+    ) in text
     assert text.count("| regression | **FAIL** |") == 4
 
 
 def test_options_gate_nothing_by_default() -> None:
-    comparison = compare_runs(load_run(BASE), load_run(SLOWER), CompareOptions())
+    comparison = compare_runs(
+        [load_run(path) for path in BASES], [load_run(path) for path in SLOWERS], CompareOptions()
+    )
     assert not comparison.failed
     assert {row.decision.verdict for row in comparison.rows if row.metric.name == "rtf"} == {
         Verdict.REGRESSION
@@ -311,36 +394,64 @@ def test_options_gate_nothing_by_default() -> None:
     assert all(row.threshold == Threshold(10.0, relative=True) for row in comparison.rows)
 
 
-# -- real runs of this suite (tests/golden/real_*: tiny.en on a 2-core CPU, --whisper-threads 1,
-#    8 rounds, 5 and 10 s of speech; "contended" ran beside a busy loop on the same core) ------
+# -- real runs of this suite (tests/golden/real_*: tiny.en on a busy 2-core CPU, --whisper-threads
+#    1, 8 rounds, 5 and 10 s of speech, three runs; "slowed" with a deliberate +100% slowdown of
+#    every generate call; see tests/golden/make_real.py) -------------------------------------
 
-REAL_BASE = GOLDEN / "real_cpu_threads1.json"
-REAL_SLOWED = GOLDEN / "real_cpu_threads1_contended.json"
-
-
-def test_real_run_against_itself_passes(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, REAL_BASE, REAL_BASE, "--fail", "rtf:10%", "--fail", "wer:0.01")
-    assert code == EXIT_OK
-    assert out.rstrip().endswith("OK: no regression in gated metrics (4 same)")
+REAL_BASES = [GOLDEN / f"real_cpu_threads1_{i}.json" for i in (1, 2, 3)]
+REAL_SLOWED = [GOLDEN / f"real_cpu_threads1_slowed_{i}.json" for i in (1, 2, 3)]
 
 
-def test_real_slowed_run_fails_on_rtf_and_says_why(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = cli(capsys, REAL_BASE, REAL_SLOWED, "--fail", "rtf:10%")
-    assert code == EXIT_REGRESSION
+def test_real_runs_of_the_same_code_pass(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(
+        capsys, "--base", *REAL_BASES[:2], "--new", REAL_BASES[2], "--fail", "rtf:10%"
+    )
+    assert code == EXIT_OK, out
+    assert all("2 vs 1 runs" in line for line in rows_of(out, "rtf"))
+
+
+def test_real_slowed_runs_on_a_busy_machine_are_not_called_anything_else(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Three runs against three runs twice as slow, recorded in turns on a machine whose
+    load made runs of the same code differ by 20-60 %: the estimate shows the slowdown, and
+    the gate calls it a regression only if the runs' spread allows; never the other way."""
+    code, out, _ = cli(capsys, "--base", *REAL_BASES, "--new", *REAL_SLOWED, "--fail", "rtf:10%")
     rtf_rows = rows_of(out, "rtf")
     assert len(rtf_rows) == 2
     for line in rtf_rows:
-        assert re.search(r"\+\d{2,3}\.\d% +10% +MWU 8/8 +\S+ +regression +FAIL$", line), line
-    # 8 rounds a side, fully separated: the smallest one-sided p there is, 1/C(16, 8).
-    assert "significant: p=7.8e-05 < alpha=0.01" in out
-    assert out.rstrip().endswith("FAIL: 2 gated check(s) failed (2 regression)")
+        found = re.search(r" ([+-]\d+\.\d)% ", line)
+        assert found, line
+        assert float(found[1]) > 20, line
+        assert "3 vs 3 runs" in line
+        assert re.search(r"(regression +FAIL|inconclusive +untested)$", line), line
+    failed = any(line.endswith("FAIL") for line in rtf_rows)
+    assert code == (EXIT_REGRESSION if failed else EXIT_OK)
+
+
+def test_real_interleaved_runs_catch_the_slowdown(capsys: pytest.CaptureFixture[str]) -> None:
+    """The same slowdown through whisperbench ab (tests/golden/ab: 7 process pairs of tiny.en
+    workers, 3 interleaved pairs each, recorded on the same busy machine): the pairs cancel
+    the machine's drift, and every process pair sees B slower."""
+    a_runs = [load_run(GOLDEN / "ab" / f"a-{i}.json") for i in range(1, 8)]
+    b_runs = [load_run(GOLDEN / "ab" / f"b-{i}.json") for i in range(1, 8)]
+    comparison = compare_runs(
+        a_runs, b_runs, CompareOptions(gates={"rtf": Threshold(10.0, True)}), paired=True
+    )
+    (row,) = [row for row in comparison.rows if row.metric.name == "rtf"]
+    assert row.decision.verdict is Verdict.REGRESSION
+    assert row.decision.test == "7 process pairs x 3 pairs"
+    assert row.decision.p == pytest.approx(1 / 128)  # all seven process pairs: B slower
+    assert row.decision.low is not None
+    assert row.decision.low > 0.10
+    assert comparison.failed
 
 
 def test_real_run_numbers_are_shown_as_recorded(capsys: pytest.CaptureFixture[str]) -> None:
-    _, out, _ = cli(capsys, REAL_BASE, REAL_SLOWED, "--metrics", "rtf")
+    _, out, _ = cli(capsys, REAL_BASES[0], REAL_SLOWED[0], "--metrics", "rtf")
     for bench_base, bench_new, line in zip(
-        json.loads(REAL_BASE.read_text())["benchmarks"],
-        json.loads(REAL_SLOWED.read_text())["benchmarks"],
+        json.loads(REAL_BASES[0].read_text())["benchmarks"],
+        json.loads(REAL_SLOWED[0].read_text())["benchmarks"],
         rows_of(out, "rtf"),
         strict=True,
     ):
@@ -356,8 +467,8 @@ def test_pytest_benchmarks_own_compare_still_reads_our_json(tmp_path: Path) -> N
             "-m",
             "pytest_benchmark",
             "compare",
-            str(REAL_BASE),
-            str(REAL_SLOWED),
+            str(REAL_BASES[0]),
+            str(REAL_SLOWED[0]),
             "--columns=min,median,rounds",
             "--group-by=name",
         ],
@@ -373,12 +484,11 @@ def test_pytest_benchmarks_own_compare_still_reads_our_json(tmp_path: Path) -> N
     assert "Rounds" in result.stdout
 
 
-def test_real_default_runs_on_a_busy_machine_are_inconclusive_not_failed(
+def test_real_default_runs_on_a_busy_machine_are_untested_not_failed(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """Two runs at the suite's defaults (3 rounds, torch's 2 threads) on a 2-core machine
-    shared with other jobs: rounds from 0.6 s to 27 s. A threshold-only gate would fail all
-    three benchmarks; 3 vs 3 rounds cannot be significant, so the gate says so instead."""
+    """Two runs at the suite's defaults (5 rounds, torch's 2 threads) on a 2-core machine
+    shared with other jobs: one run per side cannot be tested, so the gate says so."""
     code, out, _ = cli(
         capsys,
         GOLDEN / "real_cpu_default_a.json",
@@ -389,7 +499,47 @@ def test_real_default_runs_on_a_busy_machine_are_inconclusive_not_failed(
     assert code == EXIT_OK
     rtf_rows = rows_of(out, "rtf")
     assert len(rtf_rows) == 3
-    assert all(
-        re.search(r"\+\d+\.\d% +10% +MWU 3/3 +\S+ +inconclusive +untested$", r) for r in rtf_rows
+    assert all(re.search(r"1 vs 1 run +- +(untested +untested|same +pass)$", r) for r in rtf_rows)
+
+
+def test_names_from_a_run_cannot_drive_the_terminal_or_the_markdown(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A benchmark name with an ANSI escape and HTML in it: shown, never obeyed."""
+
+    def evil(document: dict[str, Any]) -> None:
+        for bench in document["benchmarks"]:
+            bench["name"] = "\x1b[2J\x1b[31m<script>alert(1)</script>|" + bench["name"]
+
+    base = edited(tmp_path, BASE, "evil-base.json", evil)
+    new = edited(tmp_path, SLOWER, "evil-new.json", evil)
+    target = tmp_path / "compare.md"
+    code, out, _ = cli(capsys, base, new, "--fail", "rtf:10%", "--markdown", target)
+    assert code == EXIT_OK
+    assert "\x1b" not in out
+    assert "\\x1b[2J\\x1b[31m<script>" in out  # the terminal shows what the name holds
+    markdown = target.read_text()
+    assert "\x1b" not in markdown
+    assert "<script>" not in markdown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;\\|" in markdown
+
+
+def test_the_false_alarm_of_two_runs_of_the_same_code_is_gone(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Two real runs of the same commit (tests/golden/real_cpu_same_code_*) that the
+    rounds-only rule failed: +13.5 % rtf, p = 0.0079 from 5 vs 5 rounds. Their rounds are
+    tight inside each run; the runs differ by what the busy machine did between them. One
+    run per side is now untested, and the reason still shows what the rounds claimed."""
+    code, out, _ = cli(
+        capsys,
+        GOLDEN / "real_cpu_same_code_a.json",
+        GOLDEN / "real_cpu_same_code_b.json",
+        "--fail",
+        "rtf:10%",
     )
-    assert "3 vs 3 rounds cannot reach alpha=0.01 (best possible p=0.05); run more rounds" in out
+    assert code == EXIT_OK
+    (row,) = rows_of(out, "rtf")
+    assert re.search(r"\+13\.5% +- +10% +1 vs 1 run +- +untested +untested$", row), row
+    assert "not tested: one run per side: run-to-run noise cannot be estimated (its rounds " in out
+    assert "alone would give p=0.0079)" in out

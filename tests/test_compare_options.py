@@ -23,7 +23,7 @@ from whisperbench.compare.options import (
 pytest_plugins = ["pytester"]
 
 #: Options that belong to one front end only (where BASE and NEW come from, run storage).
-CLI_ONLY = {"--storage"}
+CLI_ONLY = {"--storage", "--base", "--new"}
 PYTEST_ONLY = {"--whisper-compare"}
 
 
@@ -119,6 +119,7 @@ def test_given_values_read_back_the_same_from_either_front_end(
         "fail-on-missing": [],
         "allow-machine-mismatch": [],
         "markdown": [str(tmp_path / "compare.md")],
+        "allow-missing": [],
     }
     assert set(given) == set(GATE_OPTIONS)
 
@@ -143,6 +144,7 @@ def test_given_values_read_back_the_same_from_either_front_end(
         fail_without_samples=True,
         fail_on_missing=True,
         allow_machine_mismatch=True,
+        allow_missing=True,
     )
     assert markdown_from(config.getoption, PYTEST_PREFIX) == tmp_path / "compare.md"
     assert markdown_from(lambda name: cli[name]) == tmp_path / "compare.md"

@@ -98,6 +98,16 @@ def test_one_tiny_case_writes_every_field(suite: pytest.Pytester) -> None:
     assert machine["host"]["transformers_version"]
     assert machine["host"]["cpu_model"]
     assert data["whisperbench"]["schema_version"] == 1
+    # The headline figures are printed at the end, the JSON's own numbers.
+    result.stdout.fnmatch_lines(
+        [
+            "*- whisperbench results -*",
+            "case * rounds * RTF * s/token * WER * J/audio s * peak RSS MiB * flags",
+            f"tiny.en-float32-4s-b1 * 2 * {info['rtf']:.4g} * {info['s_per_token']:.4g} "
+            f"* {info['wer']:.4g} * - * {info['peak_rss_bytes'] / 2**20:.0f}*",
+            f"note: J/audio s not measured: {info['energy_null_reason']} (1 of 1 cases)",
+        ]
+    )
 
 
 def test_unknown_model_is_a_usage_error(suite: pytest.Pytester) -> None:

@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-RUN = REPO / "tests" / "golden" / "synthetic_a100_base.json"
+RUN = REPO / "tests" / "golden" / "synthetic_a100_base_1.json"
 
 # `import matplotlib` fails as it does where the package is absent (None in sys.modules).
 WITHOUT_MATPLOTLIB = """

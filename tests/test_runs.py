@@ -23,7 +23,7 @@ from whisperbench.runs import (
 pytest_plugins = ["pytester"]
 
 GOLDEN = Path(__file__).parent / "golden"
-BASE = GOLDEN / "synthetic_a100_base.json"
+BASE = GOLDEN / "synthetic_a100_base_1.json"
 MACHINE_DIR = "Linux-CPython-3.11-64bit"
 
 
@@ -46,7 +46,7 @@ def storage(tmp_path: Path) -> Path:
 
 def test_load_golden_run_keeps_every_benchmark_and_session_fact() -> None:
     run = load_run(BASE)
-    assert run.label == "synthetic_a100_base"
+    assert run.label == "synthetic_a100_base_1"
     assert len(run.benchmarks) == 4
     assert run.version == "5.2.3"
     assert run.machine_info["whisperbench"]["gpus"][0]["name"] == "NVIDIA A100-SXM4-40GB"
@@ -210,3 +210,16 @@ def test_real_pytest_benchmark_storage_resolves(pytester: pytest.Pytester) -> No
     assert run.benchmarks[0].name == "test_tiny"
     # Saved runs carry no per-round data unless --benchmark-save-data was given.
     assert "data" not in run.benchmarks[0].stats
+
+
+@pytest.mark.parametrize("depth", [65, 200_000])
+def test_deeply_nested_json_is_one_clear_error(tmp_path: Path, depth: int) -> None:
+    """Beyond 64 levels, and beyond Python's recursion limit: one line, no RecursionError."""
+    path = tmp_path / "deep.json"
+    path.write_text("[" * depth + "]" * depth)
+    with pytest.raises(RunError) as info:
+        load_run(path)
+    message = str(info.value)
+    assert "\n" not in message
+    assert "nested" in message
+    assert str(path) in message

@@ -79,7 +79,7 @@ def test_models_lists_every_model_without_torch() -> None:
 
 def test_report_starts_without_scipy_or_torch(tmp_path: Path) -> None:
     """``report`` draws figures (matplotlib, where used) and needs neither torch nor scipy."""
-    run = GOLDEN / "synthetic_a100_base.json"
+    run = GOLDEN / "synthetic_a100_base_1.json"
     setup = (
         "from whisperbench.cli import main\n"
         f"assert main(['report', {str(run)!r}, '-o', {str(tmp_path / 'out')!r}]) == 0"

@@ -1,4 +1,4 @@
-"""``whisperbench``: run | models | compare | report | sweep | merge.
+"""``whisperbench``: run | models | compare | ab | report | sweep | merge.
 
 ``whisperbench run`` keeps every flag of the original ``WhisperViaHF.py`` with its meaning
 (``WhisperViaHF.py`` in the repository root calls it), so an energy framework can launch it
@@ -25,6 +25,7 @@ _Formatter = argparse.RawDescriptionHelpFormatter
 def build_parser() -> argparse.ArgumentParser:
     """The whole command line: one subparser per command."""
     from whisperbench import app
+    from whisperbench.ab import cli as ab
     from whisperbench.compare import cli as compare
     from whisperbench.models.listing import list_models
     from whisperbench.report import cli as report
@@ -61,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     compare.add_compare_arguments(compare_parser)
     compare_parser.set_defaults(handler=compare.run_compare)
+
+    ab_parser = commands.add_parser(
+        "ab",
+        help="measure two versions interleaved (A B, B A, ...) and gate on the pairs",
+        formatter_class=_Formatter,
+    )
+    ab.add_ab_arguments(ab_parser)
+    ab_parser.set_defaults(handler=ab.run_ab_command)
 
     report_parser = commands.add_parser(
         "report", help="tables and plots from saved runs", formatter_class=_Formatter

@@ -30,6 +30,9 @@ JSON (in ``pytest_sessionfinish``); SIGTERM (SLURM's time limit) is made to do t
 raises :class:`whisperbench.interrupts.Interrupted`, a ``KeyboardInterrupt``), and then exits
 143. The case that was running is left out of the JSON (its rounds did not finish), and the
 run's ``whisperbench`` block says ``"interrupted": true``.
+
+At the end, the terminal summary shows each case's headline figures
+(:mod:`whisperbench.report.summary`), so nobody has to open the JSON to read them.
 """
 
 from __future__ import annotations
@@ -55,6 +58,7 @@ __all__ = [
     "cases_key",
     "foreign_round_options",
     "matrix_key",
+    "summary_key",
     "truthful_round_options",
     "whisper_case",
     "whisper_clips",
@@ -103,6 +107,8 @@ _signals_key = pytest.StashKey[contextlib.ExitStack]()
 #: The SIGTERMs received (the handler appends to it).
 _sigterms_key = pytest.StashKey[list[int]]()
 _session_key = pytest.StashKey[pytest.Session]()
+#: The cases that ran, for the terminal summary (``whisperbench.report.summary.CaseResult``).
+summary_key = pytest.StashKey[list[Any]]()
 
 #: The matrix's parameter names, as they appear in pytest-benchmark's ``params``.
 CASE_PARAMS = (
@@ -360,8 +366,33 @@ def truthful_round_options(options: dict[str, Any], *, rounds: int, warmup: int)
     return {**options, "min_rounds": rounds, "max_time": None, "min_time": None, "warmup": warmup}
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Any:
+    """Keep each case's outcome and ``extra_info`` for the terminal summary."""
+    report = yield
+    in_matrix = "whisper_case" in getattr(item, "fixturenames", ())
+    if in_matrix and (call.when == "call" or (call.when == "setup" and report.failed)):
+        from whisperbench.report.summary import CaseResult
+
+        fixture = getattr(item, "funcargs", {}).get("benchmark")
+        extra_info = getattr(fixture, "extra_info", None) or {}
+        callspec = getattr(item, "callspec", None)
+        case = callspec.id if callspec is not None else item.name
+        results = item.config.stash.setdefault(summary_key, [])
+        results.append(CaseResult(case, bool(report.passed), dict(extra_info)))
+    return report
+
+
 def pytest_terminal_summary(terminalreporter: Any, config: pytest.Config) -> None:
-    """Cells that did the same work on other engines or settings: the comparison table."""
+    """The headline figures of every case, one table (RTF, s/token, WER, J per audio s, peak
+    memory, flags); then cells that did the same work on other engines or settings."""
+    cases = config.stash.get(summary_key, [])
+    if cases:
+        from whisperbench.report.summary import summary_lines
+
+        terminalreporter.section("whisperbench results", sep="-", bold=True)
+        for line in summary_lines(cases):
+            terminalreporter.write_line(line)
     if results_key not in config.stash:
         return
     from whisperbench.report.agreement import render_table

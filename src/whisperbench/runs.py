@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,6 +28,7 @@ __all__ = [
     "Matching",
     "Run",
     "RunError",
+    "SideMatching",
     "finite",
     "gpu_name",
     "gpu_states",
@@ -34,6 +36,8 @@ __all__ = [
     "load_run",
     "load_runs",
     "match_benchmarks",
+    "match_sides",
+    "printable",
     "resolve_run",
     "run_from_document",
     "session_facts",
@@ -45,6 +49,10 @@ __all__ = [
 READABLE_SCHEMA_VERSIONS = (1,)
 
 DEFAULT_STORAGE = ".benchmarks"
+
+#: Runs nested deeper than this are refused (pytest-benchmark's JSON nests about 8 levels;
+#: readers of deeper documents would recurse without bound).
+MAX_JSON_DEPTH = 64
 
 #: A device state may hold one GPU's dict under this key instead of a list under
 #: ``schema.GPUS``; read, not written by whisperbench.
@@ -59,6 +67,23 @@ _ADDED_PARAMS = {
     "whisper_compile": "off",
 }
 _NO_DEFAULT = object()
+
+
+#: Characters that must not reach a terminal or a document as they are: C0 and C1 controls
+#: (ANSI escape sequences start with ESC), DEL, and Unicode bidirectional overrides.
+_UNPRINTABLE = re.compile("[\x00-\x1f\x7f-\x9f\u202a-\u202e\u2066-\u2069]")
+
+
+def printable(value: object) -> str:
+    """``value`` as text fit for a terminal, Markdown or HTML source: control characters
+    (an ANSI escape's ESC, newlines, bidi overrides) shown as ``\\xNN``/``\\uNNNN`` escapes
+    instead of acting. Names and machine fields come from JSON files anyone can write."""
+    return _UNPRINTABLE.sub(_escape, str(value))
+
+
+def _escape(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    return f"\\x{code:02x}" if code <= 0xFF else f"\\u{code:04x}"
 
 
 class RunError(Exception):
@@ -123,6 +148,16 @@ class Matching:
     only_new: tuple[Benchmark, ...]
 
 
+@dataclass(frozen=True)
+class SideMatching:
+    """Benchmarks paired across two sides of several runs each (in BASE's order): for every
+    benchmark, its record in each run of BASE and of NEW that holds it; and the leftovers."""
+
+    pairs: tuple[tuple[tuple[Benchmark, ...], tuple[Benchmark, ...]], ...]
+    only_base: tuple[Benchmark, ...]
+    only_new: tuple[Benchmark, ...]
+
+
 def resolve_run(spec: str, storage: str | Path = DEFAULT_STORAGE) -> Path:
     """The file a run spec names: an existing path, else a storage id.
 
@@ -167,6 +202,11 @@ def load_run(path: str | Path, label: str | None = None) -> Run:
         raise RunError(f"cannot read {str(path)!r}: {exc.strerror or exc}") from None
     except ValueError as exc:
         raise RunError(f"{str(path)!r} is not JSON: {exc}") from None
+    except RecursionError:
+        raise RunError(
+            f"{str(path)!r} is nested too deeply to be a pytest-benchmark run (beyond Python's "
+            f"recursion limit; a run is nested about 8 levels)"
+        ) from None
     return run_from_document(document, path, label or path.stem)
 
 
@@ -174,6 +214,12 @@ def run_from_document(document: Any, path: str | Path, label: str) -> Run:
     """A :class:`Run` from pytest-benchmark's JSON document already parsed (``path`` names
     where it came from). Raises :class:`RunError` like :func:`load_run`."""
     path = Path(path)
+    depth = _depth(document, MAX_JSON_DEPTH)
+    if depth > MAX_JSON_DEPTH:
+        raise RunError(
+            f"{str(path)!r} is nested more than {MAX_JSON_DEPTH} levels deep; a pytest-benchmark "
+            "run is nested about 8 (not a run, or a damaged one)"
+        )
     if not isinstance(document, dict) or not isinstance(document.get("benchmarks"), list):
         raise RunError(f"{str(path)!r} is not pytest-benchmark JSON (no 'benchmarks' list)")
     benchmarks = tuple(_benchmark(raw, path, label) for raw in document["benchmarks"])
@@ -188,6 +234,23 @@ def run_from_document(document: Any, path: str | Path, label: str) -> Run:
         benchmarks=benchmarks,
         whisperbench=_mapping(extra),
     )
+
+
+def _depth(document: Any, limit: int) -> int:
+    """How deeply ``document`` nests lists and dicts, counted without recursion and up to
+    ``limit + 1`` (deeper documents stop there)."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(document, 1)]
+    while stack:
+        value, level = stack.pop()
+        if not isinstance(value, (dict, list)):
+            continue
+        deepest = max(deepest, level)
+        if level > limit:
+            return level
+        children = value.values() if isinstance(value, dict) else value
+        stack.extend((child, level + 1) for child in children)
+    return deepest
 
 
 def load_runs(specs: Iterable[str], storage: str | Path = DEFAULT_STORAGE) -> list[Run]:
@@ -211,6 +274,34 @@ def match_benchmarks(base: Run, new: Run) -> Matching:
     only_base = tuple(bench for key, bench in base_by_key.items() if key not in new_by_key)
     only_new = tuple(bench for key, bench in new_by_key.items() if key not in base_by_key)
     return Matching(pairs=pairs, only_base=only_base, only_new=only_new)
+
+
+def match_sides(base: Sequence[Run], new: Sequence[Run]) -> SideMatching:
+    """Pair the benchmarks of two sides, each made of one run or several (processes).
+
+    A benchmark is paired when at least one run of each side holds it. Raises
+    :class:`RunError` when a run holds the same benchmark twice, or a side has no run.
+    """
+    if not base or not new:
+        raise RunError("each side needs at least one run")
+    base_side = _by_key_over(base)
+    new_side = _by_key_over(new)
+    pairs = tuple(
+        (tuple(benches), tuple(new_side[key]))
+        for key, benches in base_side.items()
+        if key in new_side
+    )
+    only_base = tuple(benches[0] for key, benches in base_side.items() if key not in new_side)
+    only_new = tuple(benches[0] for key, benches in new_side.items() if key not in base_side)
+    return SideMatching(pairs=pairs, only_base=only_base, only_new=only_new)
+
+
+def _by_key_over(runs: Sequence[Run]) -> dict[tuple[str, str], list[Benchmark]]:
+    grouped: dict[tuple[str, str], list[Benchmark]] = {}
+    for run in runs:
+        for key, bench in _by_key(run).items():
+            grouped.setdefault(key, []).append(bench)
+    return grouped
 
 
 def gpu_states(extra_info: Mapping[str, Any], when: str = schema.BEFORE) -> list[Mapping[str, Any]]:

@@ -1,13 +1,19 @@
 """Write the SYNTHETIC golden runs in this folder (hand-made data, not measurements).
 
 They imitate what ``pytest benchmarks --benchmark-json=FILE`` writes (pytest-benchmark 5.2
-layout, whisperbench schema 1) so compare/report tests run without a GPU. Re-run with
-``python tests/golden/make_synthetic.py`` after changing it; the files are committed.
+layout, whisperbench schema 1, the plugin's ``params``: ``whisperbench.pytest_plugin``'s
+``CASE_PARAMS``, tests/test_golden.py checks them) so compare/report tests run without a
+GPU. Re-run with ``python tests/golden/make_synthetic.py`` after changing it; the files are
+committed.
 
-- synthetic_a100_base.json: 2 models x 2 dtypes, 15 rounds, NVML energy, A100 at 1410 MHz.
-- synthetic_a100_slower.json: the same, 20 % slower per round and 15 % more energy.
-- synthetic_a100_clocks.json: tiny.en float16 at SM clocks 510, 960 and 1410 MHz (shards).
-- synthetic_cpu_nosensors.json: CPU run, no energy sensor (all energy fields null).
+- synthetic_a100_base_{1,2,3}.json: three runs (processes) of 2 models x 2 dtypes, 15 rounds,
+  NVML energy, A100 at 1410 MHz; each run has its own offset (2% sd), as processes do.
+- synthetic_a100_slower_{1,2,3}.json: the same, 20 % slower per round and 15 % more energy.
+- synthetic_a100_clock{510,960,1410}.json: tiny.en float16 at those SM clocks (shards).
+- synthetic_cpu_nosensors.json: CPU run, no energy sensor (all energy fields null), 2 models
+  x 5/10/20 s clips x batch 1 and 4.
+- synthetic_a100_lengths.json: 2 models, float16, 5/10/30 s clips, batch 1 and 4, NVML
+  energy: figures that pool workloads (energy per model) must pool as ratios of sums.
 """
 
 from __future__ import annotations
@@ -20,6 +26,20 @@ from typing import Any
 import numpy as np
 
 HERE = Path(__file__).parent
+#: whisperbench.pytest_plugin.CASE_PARAMS (spelled here so this script needs no install).
+CASE_PARAMS = (
+    "whisper_model_id",
+    "whisper_dtype",
+    "whisper_audio_s",
+    "whisper_batch_size",
+    "whisper_engine",
+    "whisper_kv_cache",
+    "whisper_compile",
+)
+#: The engine axes' values of every synthetic run: transformers, dynamic KV cache, no compile.
+ENGINE_PARAMS = ("transformers", "dynamic", "off")
+#: Run-to-run spread (lognormal sd) of a whole run, and of its rounds.
+RUN_SD, ROUND_SD = 0.02, 0.03
 MODELS = {"tiny.en": (37_760_640, 0.040), "base.en": (72_593_920, 0.075)}
 DTYPE_SPEED = {"float32": 1.0, "float16": 0.55}
 DTYPE_BYTES = {"float32": 4, "float16": 2}
@@ -138,25 +158,40 @@ def benchmark(
     dtype: str,
     device: str,
     *,
-    audio_s: float = 5.0,
+    clip_s: float = 5.0,
+    batch: int = 1,
     rounds: int = 15,
     slow: float = 1.0,
     energy_factor: float = 1.0,
     sm_clock: int = 1410,
     energy: bool = True,
-    name_suffix: str = "",
+    run_factor: float = 1.0,
 ) -> dict[str, Any]:
     parameters, rtf = MODELS[model]
-    rtf *= DTYPE_SPEED[dtype] * slow * (1410 / sm_clock) ** 0.8
-    per_round = [float(v) for v in audio_s * rtf * rng.lognormal(0.0, 0.03, rounds)]
+    audio_s = clip_s * batch
+    rtf *= DTYPE_SPEED[dtype] * slow * run_factor * (1410 / sm_clock) ** 0.8
+    rtf *= (0.6 + 0.4 / batch) * (1.0 + 2.0 / clip_s) / 1.4  # batching and padding
+    per_round = [float(v) for v in audio_s * rtf * rng.lognormal(0.0, ROUND_SD, rounds)]
     inference = statistics.fmean(per_round)
-    tokens = 14.0
+    tokens = 14.0 * batch
     features, encoder = 0.08 * inference, 0.27 * inference
-    decoder = inference - features - encoder
-    case = f"{model}-{dtype}-{audio_s:g}s-b1{name_suffix}"
+    detokenize = 0.002 * inference
+    decoder = inference - features - encoder - detokenize
+    case = f"{model}-{dtype}-{clip_s:g}s-b{batch}"
     power = (60.0 + 140.0 * (sm_clock / 1410) ** 2.2) * energy_factor if energy else None
     energy_j = power * sum(per_round) if power is not None else None
     audio_total = audio_s * rounds
+    clips = [
+        {
+            "name": f"speech-short-{clip_s:.1f}s" + (f"-{i}" if i else ""),
+            "kind": "speech",
+            "category": "short",
+            "duration_s": clip_s,
+            "sha256": f"{i:064x}",
+            "sample_rate_hz": 16000,
+        }
+        for i in range(batch)
+    ]
     info: dict[str, Any] = {
         "schema_version": 1,
         "model": model,
@@ -171,23 +206,28 @@ def benchmark(
         "dtype_requested": dtype,
         "attn_implementation": "sdpa",
         "threads": 8,
-        "batch_size": 1,
-        "audio_name": "synthetic-short",
+        "load_s": 2.5,
+        "batch_size": batch,
+        "clips": batch,
+        "audio_name": clips[0]["name"],
         "audio_category": "short",
-        "audio_s": audio_s,
         "audio_sha256": "0" * 64,
+        "audio": clips,
+        "audio_s": audio_s,
         "rounds": rounds,
         "warmup_rounds": 1,
         "inference_s": inference,
         "features_s": features,
         "encoder_s": encoder,
         "decoder_s": decoder,
+        "detokenize_s": detokenize,
         "rounds_inference_s": per_round,
         "rtf": sum(per_round) / audio_total,
         "rtfx": audio_total / sum(per_round),
         "tokens": tokens,
-        "s_per_token": decoder / tokens,
-        "rounds_s_per_token": [0.65 * r / tokens for r in per_round],
+        "decoder_steps": 14.0,
+        "s_per_token": decoder / 14.0,
+        "rounds_s_per_token": [0.65 * r / 14.0 for r in per_round],
         "fixed_tokens": None,
         "transcript": "the quick brown fox",
         "reference": "the quick brown fox",
@@ -229,7 +269,7 @@ def benchmark(
         "group": f"{model} {dtype}",
         "name": f"test_transcribe[{case}]",
         "fullname": f"benchmarks/test_transcribe.py::test_transcribe[{case}]",
-        "params": {"model": model, "dtype": dtype, "audio_s": audio_s, "batch_size": 1},
+        "params": dict(zip(CASE_PARAMS, (model, dtype, clip_s, batch, *ENGINE_PARAMS), strict=True)),
         "param": case,
         "extra_info": info,
         "options": {
@@ -264,33 +304,62 @@ def run(benchmarks: list[dict[str, Any]], device: str) -> dict[str, Any]:
 
 def main() -> None:
     cases = [(m, d) for m in MODELS for d in DTYPE_SPEED]
-    outputs = {
-        "synthetic_a100_base.json": run(
-            [
-                benchmark(np.random.default_rng(1 + i), m, d, "cuda:0")
-                for i, (m, d) in enumerate(cases)
-            ],
-            "cuda:0",
-        ),
-        "synthetic_a100_slower.json": run(
-            [
-                benchmark(
-                    np.random.default_rng(101 + i), m, d, "cuda:0", slow=1.2, energy_factor=1.15
-                )
-                for i, (m, d) in enumerate(cases)
-            ],
-            "cuda:0",
-        ),
-        "synthetic_cpu_nosensors.json": run(
-            [
-                benchmark(
-                    np.random.default_rng(201 + i), m, "float32", "cpu", energy=False, rounds=5
-                )
-                for i, m in enumerate(MODELS)
-            ],
-            "cpu",
-        ),
-    }
+    outputs: dict[str, dict[str, Any]] = {}
+    for index in (1, 2, 3):
+        for name, seed, slow, energy_factor in (("base", 0, 1.0, 1.0), ("slower", 100, 1.2, 1.15)):
+            run_rng = np.random.default_rng(1000 + seed + index)
+            run_factor = float(run_rng.lognormal(0.0, RUN_SD))
+            outputs[f"synthetic_a100_{name}_{index}.json"] = run(
+                [
+                    benchmark(
+                        np.random.default_rng(seed + 10 * index + i),
+                        m,
+                        d,
+                        "cuda:0",
+                        slow=slow,
+                        energy_factor=energy_factor,
+                        run_factor=run_factor,
+                    )
+                    for i, (m, d) in enumerate(cases)
+                ],
+                "cuda:0",
+            )
+    outputs["synthetic_cpu_nosensors.json"] = run(
+        [
+            benchmark(
+                np.random.default_rng(201 + i),
+                m,
+                "float32",
+                "cpu",
+                energy=False,
+                rounds=5,
+                clip_s=clip_s,
+                batch=batch,
+            )
+            for i, (m, clip_s, batch) in enumerate(
+                (m, c, b) for m in MODELS for b in (1, 4) for c in (5.0, 10.0, 20.0)
+            )
+        ],
+        "cpu",
+    )
+    outputs["synthetic_a100_lengths.json"] = run(
+        [
+            benchmark(
+                np.random.default_rng(301 + i),
+                m,
+                "float16",
+                "cuda:0",
+                rounds=8,
+                clip_s=clip_s,
+                batch=batch,
+                energy_factor=1.0 + 0.1 * i,
+            )
+            for i, (m, clip_s, batch) in enumerate(
+                (m, c, b) for m in MODELS for b in (1, 4) for c in (5.0, 10.0, 30.0)
+            )
+        ],
+        "cuda:0",
+    )
     for clock in (510, 960, 1410):
         outputs[f"synthetic_a100_clock{clock}.json"] = run(
             [

@@ -60,6 +60,7 @@ GATE_OPTIONS = (
     "fail-on-missing",
     "allow-machine-mismatch",
     "markdown",
+    "allow-missing",
 )
 
 
@@ -148,16 +149,16 @@ def add_gate_options(add: AddOption, prefix: str = "") -> None:
         f"--{prefix}fail-without-samples",
         action="store_true",
         default=False,
-        help="Also fail when a gated metric with one value per benchmark "
-        "(energy, peak RSS) is beyond its threshold, untested. "
-        "Default: %(default)r (report them as no_samples)",
+        help="Also fail when a gated metric is beyond its threshold but could not be tested "
+        "(one run per side; a one-reading metric such as energy or peak RSS in an A/B run). "
+        "Default: %(default)r (report them as untested)",
     )
     add(
         f"--{prefix}fail-on-missing",
         action="store_true",
         default=False,
-        help="Also fail when NEW lacks a benchmark of BASE, or a gated metric "
-        "BASE recorded. Default: %(default)r (list them only)",
+        help="Also fail when NEW lacks a benchmark of BASE. Default: %(default)r (list them "
+        "only; a gated metric missing from NEW always fails, see --allow-missing)",
     )
     add(
         f"--{prefix}allow-machine-mismatch",
@@ -172,6 +173,14 @@ def add_gate_options(add: AddOption, prefix: str = "") -> None:
         default=None,
         metavar="FILE",
         help="Also write the comparison as Markdown to FILE. Default: %(default)s",
+    )
+    add(
+        f"--{prefix}allow-missing",
+        action="store_true",
+        default=False,
+        help="Let a gated metric that NEW did not record (null: no sensor, an invalid energy "
+        "window, random weights' WER) pass. Default: %(default)r (it fails the gate: a "
+        "broken metric must not hide in CI)",
     )
 
 
@@ -193,6 +202,7 @@ def options_from(get: GetOption, prefix: str = "") -> CompareOptions:
         fail_without_samples=value("fail-without-samples"),
         fail_on_missing=value("fail-on-missing"),
         allow_machine_mismatch=value("allow-machine-mismatch"),
+        allow_missing=value("allow-missing"),
     )
 
 

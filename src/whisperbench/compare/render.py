@@ -1,20 +1,36 @@
 """Render a :class:`~whisperbench.compare.Comparison` as a terminal table or as Markdown.
 
-Both forms carry the same facts: one row per (benchmark, metric) with both values, the
-relative change, the threshold, the test and its p-value, the verdict and whether the gate
-fails; then why each row that is not "same" was judged so; then one summary line.
+Both forms carry the same facts: one row per (benchmark, metric) with both sides' values,
+the estimated change and its interval, the threshold, the evidence (runs or pairs), the
+p-value, the verdict and whether the gate fails; then why each row that is not "same" was
+judged so; then the verdict in one line (:func:`verdict_line`).
+
+Everything read from the runs (names, paths, machine facts, reasons) goes through
+:func:`whisperbench.runs.printable`, so a control character in a JSON file (an ANSI escape
+in a benchmark name) is shown, never obeyed; Markdown also escapes ``<``, ``>``, ``&`` and
+``|``, so a name cannot become HTML in a job summary.
 """
 
 from __future__ import annotations
 
+import html
 from collections import defaultdict
 from collections.abc import Sequence
 
 from whisperbench.compare.comparison import Comparison, Row
-from whisperbench.compare.rule import Verdict
-from whisperbench.runs import Run
+from whisperbench.compare.rule import MORE_RUNS, ONE_RUN_PER_SIDE, Verdict
+from whisperbench.runs import Run, printable
 
-__all__ = ["format_value", "render_markdown", "render_text"]
+__all__ = [
+    "HEADERS",
+    "NUMERIC_COLUMNS",
+    "format_change",
+    "format_value",
+    "render_markdown",
+    "render_text",
+    "table_cells",
+    "verdict_line",
+]
 
 _HEADERS = (
     "benchmark",
@@ -22,12 +38,17 @@ _HEADERS = (
     "base",
     "new",
     "change",
+    "interval",
     "threshold",
-    "test",
+    "evidence",
     "p",
     "verdict",
     "gate",
 )
+_RIGHT = {2, 3, 4, 5, 6, 8}
+#: The table's columns, and which hold numbers (right-aligned), for other renderers.
+HEADERS = _HEADERS
+NUMERIC_COLUMNS = frozenset(_RIGHT)
 _MAX_LISTED = 8
 
 
@@ -46,47 +67,64 @@ def format_value(value: float | None, unit: str) -> str:
     return f"{value:.4g} {unit}".rstrip()
 
 
+def format_change(change: float | None) -> str:
+    """A relative change as a signed percentage, ``-`` when unknown."""
+    return "-" if change is None else f"{change:+.1%}"
+
+
 def render_text(comparison: Comparison) -> str:
-    """The comparison for a terminal: header, aligned table, reasons, summary."""
+    """The comparison for a terminal: header, aligned table, reasons, the verdict line."""
     lines = _header(comparison)
     cells = [list(_HEADERS), *_body(comparison)]
     widths = [max(len(line[i]) for line in cells) for i in range(len(_HEADERS))]
-    right = {2, 3, 4, 5, 7}
     for index, line in enumerate(cells):
         text = "  ".join(
-            cell.rjust(width) if i in right else cell.ljust(width)
+            cell.rjust(width) if i in _RIGHT else cell.ljust(width)
             for i, (cell, width) in enumerate(zip(line, widths, strict=True))
         )
         lines.append(text.rstrip())
         if index == 0:
             lines.append("  ".join("-" * width for width in widths))
-    lines += ["", *_reasons(comparison), *_leftovers(comparison), "", _summary(comparison)]
+    lines += ["", *_reasons(comparison), *_leftovers(comparison), "", verdict_line(comparison)]
     return "\n".join(lines)
 
 
 def render_markdown(comparison: Comparison) -> str:
     """The comparison as GitHub-flavoured Markdown (for a job summary or a PR comment)."""
-    lines = [f"## whisperbench compare: {_summary(comparison)}", ""]
-    lines += [f"- {line}" for line in _header(comparison) if line]
+    lines = [f"## whisperbench {_command(comparison)}: {_md(verdict_line(comparison))}", ""]
+    lines += [f"- {_md(line)}" for line in _header(comparison) if line]
     lines += [
         "",
         "| " + " | ".join(_HEADERS) + " |",
-        "| "
-        + " | ".join("---:" if i in {2, 3, 4, 5, 7} else "---" for i in range(len(_HEADERS)))
-        + " |",
+        "| " + " | ".join("---:" if i in _RIGHT else "---" for i in range(len(_HEADERS))) + " |",
     ]
     for cells in _body(comparison):
-        cells = [cell.replace("|", "\\|") for cell in cells]
+        cells = [_md(cell) for cell in cells]
         if cells[-1] == "FAIL":
             cells[-1] = "**FAIL**"
         lines.append("| " + " | ".join(cells) + " |")
     reasons = _reasons(comparison)
     if reasons:
-        lines += ["", *[f"- {line.strip()}" for line in reasons if line.strip()]]
+        lines += ["", *[f"- {_md(line.strip())}" for line in reasons if line.strip()]]
     leftovers = _leftovers(comparison)
     if leftovers:
-        lines += ["", *[f"- {line.strip()}" for line in leftovers if line.strip()]]
+        lines += ["", *[f"- {_md(line.strip())}" for line in leftovers if line.strip()]]
     return "\n".join(lines) + "\n"
+
+
+def table_cells(comparison: Comparison) -> list[list[str]]:
+    """The table's rows as text cells (the benchmark named on its first row only), the
+    same as :func:`render_text` prints, for other renderers (the report's HTML)."""
+    return _body(comparison)
+
+
+def _md(text: str) -> str:
+    """A Markdown-safe cell: printable, no HTML, no column breaks."""
+    return html.escape(printable(text), quote=False).replace("|", "\\|")
+
+
+def _command(comparison: Comparison) -> str:
+    return "ab" if comparison.paired else "compare"
 
 
 def _body(comparison: Comparison) -> list[list[str]]:
@@ -105,16 +143,22 @@ def _body(comparison: Comparison) -> list[list[str]]:
 def _cells(row: Row, comparison: Comparison) -> list[str]:
     decision, unit = row.decision, row.metric.unit
     change = decision.change
-    change_text = "-" if change is None else f"{change:+.1%}"
+    change_text = format_change(change)
     if change is None and decision.base is not None and decision.new is not None:
         change_text = f"{decision.new - decision.base:+.4g}"
+    interval = "-"
+    if decision.low is not None or decision.high is not None:
+        low = "..." if decision.low is None else f"{decision.low:+.1%}"
+        high = "..." if decision.high is None else f"{decision.high:+.1%}"
+        interval = f"{low} to {high}"
     direction = "<" if row.metric.better == "lower" else ">"
     return [
-        row.base.name,
+        printable(row.name),
         f"{row.metric.name} ({direction})",
         format_value(decision.base, unit),
         format_value(decision.new, unit),
         change_text,
+        interval,
         str(row.threshold) if row.gated else f"({row.threshold})",
         decision.test,
         "-" if decision.p is None else f"{decision.p:.2g}",
@@ -133,12 +177,23 @@ def _gate_cell(row: Row, comparison: Comparison) -> str:
 def _header(comparison: Comparison) -> list[str]:
     options = comparison.options
     gates = ", ".join(f"{name}:{threshold}" for name, threshold in options.gates.items())
+    names = ("A", "B") if comparison.paired else ("BASE", "NEW ")
+    if comparison.paired:
+        evidence = (
+            "Wilcoxon signed-rank across pairs of worker processes, each one's mean log ratio "
+            "of its interleaved rounds (A B, B A, ...)"
+        )
+    else:
+        evidence = "t-test on log run values (one value per run; 2+ runs on a side, 3+ in all)"
+    interval = f"{1 - 2 * options.alpha:.0%}"
     lines = [
-        f"BASE {_describe(comparison.base)}",
-        f"NEW  {_describe(comparison.new)}",
-        f"gates: {gates or 'none'}; rule: beyond threshold AND one-sided Mann-Whitney U "
-        f"p < {options.alpha:g} on per-round samples; one-reading metrics are not tested "
-        f"(no_samples{', fail' if options.fail_without_samples else ', do not fail'}); "
+        *_describe(names[0], comparison.base, comparison.paired),
+        *_describe(names[1], comparison.new, comparison.paired),
+        f"gates: {gates or 'none'}; rule: estimate beyond threshold AND one-sided p < "
+        f"{options.alpha:g}, {evidence}; interval: {interval} for the change; untested "
+        f"checks {'fail' if options.fail_without_samples else 'do not fail'}; a gated metric "
+        f"missing from {'B' if comparison.paired else 'NEW'} "
+        f"{'is allowed' if options.allow_missing else 'fails'}; "
         "(<) lower is better, (>) higher is better; thresholds in () are not gated",
     ]
     if comparison.machine_differences:
@@ -151,15 +206,24 @@ def _header(comparison: Comparison) -> list[str]:
     return [*lines, ""]
 
 
-def _describe(run: Run) -> str:
+def _describe(side: str, runs: Sequence[Run], paired: bool) -> list[str]:
+    if paired and len({str(run.path) for run in runs}) == 1:  # an A/B side: one command
+        count = f" ({len(runs)} worker process{'es' if len(runs) > 1 else ''})"
+        return [printable(f"{side}: {runs[0].path}{count}")]
+    if len(runs) == 1:
+        return [f"{side} {_run(runs[0])}"]
+    return [f"{side} {len(runs)} runs:", *[f"  {_run(run)}" for run in runs]]
+
+
+def _run(run: Run) -> str:
     commit = run.commit_info.get("id")
     dirty = "+dirty" if run.commit_info.get("dirty") else ""
     parts = [
         str(run.path),
-        run.datetime or "",
+        str(run.datetime or ""),
         f"commit {str(commit)[:12]}{dirty}" if commit else "",
     ]
-    return f"{run.label}: " + ", ".join(part for part in parts if part)
+    return printable(f"{run.label}: " + ", ".join(part for part in parts if part))
 
 
 def _reasons(comparison: Comparison) -> list[str]:
@@ -174,7 +238,7 @@ def _reasons(comparison: Comparison) -> list[str]:
             row.decision.reason,
             row.fails(comparison.options),
         )
-        grouped[key].append(row.base.name)
+        grouped[key].append(row.name)
     if not grouped:
         return []
     lines = ["why:"]
@@ -182,7 +246,16 @@ def _reasons(comparison: Comparison) -> list[str]:
         grouped.items(), key=lambda item: (not item[0][3], item[0][0], item[0][1])
     ):
         mark = "FAIL " if fails else ""
-        lines.append(f"  {mark}{metric} {verdict} in {_listing(names)}: {reason}")
+        missing = (
+            " (--allow-missing to let it pass)"
+            if fails and verdict == Verdict.UNAVAILABLE.value
+            else ""
+        )
+        lines.append(
+            printable(f"  {mark}{metric} {verdict} in {_listing(names)}: {reason}{missing}")
+        )
+    if any(ONE_RUN_PER_SIDE in reason for _, _, reason, _ in grouped):
+        lines.append(f"  note: {MORE_RUNS}")
     return lines
 
 
@@ -191,14 +264,15 @@ def _leftovers(comparison: Comparison) -> list[str]:
     if comparison.only_base:
         names = [bench.name for bench in comparison.only_base]
         fail = "FAIL " if comparison.missing_failures else ""
-        lines.append(f"{fail}only in BASE ({len(names)}): {_listing(names)}")
+        lines.append(printable(f"{fail}only in BASE ({len(names)}): {_listing(names)}"))
     if comparison.only_new:
         names = [bench.name for bench in comparison.only_new]
-        lines.append(f"only in NEW ({len(names)}): {_listing(names)}")
+        lines.append(printable(f"only in NEW ({len(names)}): {_listing(names)}"))
     return lines
 
 
-def _summary(comparison: Comparison) -> str:
+def verdict_line(comparison: Comparison) -> str:
+    """The gate's answer in one line: what failed and by how much, or why it passed."""
     options = comparison.options
     if not options.gates:
         return "nothing gated (use --fail METRIC:THRESHOLD); exit 0"
@@ -207,10 +281,39 @@ def _summary(comparison: Comparison) -> str:
     for row in gated:
         counts[row.decision.verdict.value] += 1
     tally = ", ".join(f"{count} {verdict}" for verdict, count in sorted(counts.items()))
-    failures = len(comparison.failures) + len(comparison.missing_failures)
-    if failures:
-        return f"FAIL: {failures} gated check(s) failed ({tally})"
-    return f"OK: no regression in gated metrics ({tally})"
+    failures = comparison.failures
+    total = len(failures) + len(comparison.missing_failures)
+    if total:
+        worst = _worst(failures)
+        detail = f"; worst: {worst}" if worst else ""
+        return printable(f"FAIL: {total} gated check(s) failed ({tally}){detail}; exit 1")
+    undecided = counts[Verdict.UNTESTED.value] + counts[Verdict.INCONCLUSIVE.value]
+    if undecided:
+        return (
+            f"OK: no regression shown, but {undecided} of {len(gated)} gated check(s) could "
+            f"not decide ({tally}; see why:); exit 0"
+        )
+    return f"OK: no regression in gated metrics ({tally}); exit 0"
+
+
+def _worst(failures: Sequence[Row]) -> str:
+    """The failed row with the largest change, described in a phrase."""
+    changed = [row for row in failures if row.decision.change is not None]
+    if not changed:
+        row = failures[0] if failures else None
+        return (
+            "" if row is None else f"{row.metric.name} {row.decision.verdict.value} in {row.name}"
+        )
+    row = max(changed, key=lambda r: abs(r.decision.change or 0.0))
+    decision = row.decision
+    interval = ""
+    if decision.low is not None and decision.high is not None:
+        interval = f" [{decision.low:+.1%}, {decision.high:+.1%}]"
+    p = "" if decision.p is None else f", p={decision.p:.2g}"
+    return (
+        f"{row.metric.name} {format_change(decision.change)}{interval} in {row.name} "
+        f"({decision.test}{p})"
+    )
 
 
 def _listing(items: Sequence[str]) -> str:

@@ -16,7 +16,14 @@ from whisperbench import schema
 from whisperbench.report.agreement import engine_label
 from whisperbench.runs import Benchmark, Run, finite, gpu_name, gpu_states, host_fact, session_gpus
 
-__all__ = ["VALUE_FIELDS", "ReportRow", "pooled_ratio", "report_rows", "series_label"]
+__all__ = [
+    "VALUE_FIELDS",
+    "ReportRow",
+    "pooled_ratio",
+    "report_rows",
+    "series_label",
+    "workload_label",
+]
 
 #: extra_info fields copied into every row (null stays None).
 VALUE_FIELDS = (
@@ -66,6 +73,9 @@ class ReportRow:
     values: Mapping[str, float | None]
     #: engine and its non-default settings, no dtype (``report.agreement.engine_label``)
     engine: str = "transformers"
+    clip_s: float | None = None  #: seconds per clip (audio_s / clips: the suite's are equal)
+    clips: int | None = None  #: clips per round
+    rounds_rtf: tuple[float, ...] = ()  #: per-round RTF: rounds_inference_s / audio_s
 
     def get(self, field: str) -> float | None:
         return self.values.get(field)
@@ -86,6 +96,20 @@ def report_rows(runs: Iterable[Run]) -> tuple[list[ReportRow], list[str]]:
                 continue
             rows.append(_row(run, bench))
     return rows, skipped
+
+
+def workload_label(row: ReportRow) -> str:
+    """What one round transcribed: ``5 s clip``, ``batch of 4 x 5 s clips`` (per-clip seconds,
+    not the round's total)."""
+    clip = row.clip_s if row.clip_s is not None else row.audio_s
+    seconds = f"{clip:g} s" if clip is not None else "? s"
+    count = row.clips or row.batch_size or 1
+    batch = row.batch_size or count
+    if count == 1:
+        return f"{seconds} clip"
+    if batch >= count:
+        return f"batch of {count} \u00d7 {seconds} clips"
+    return f"{count} \u00d7 {seconds} clips, batches of {batch}"
 
 
 def pooled_ratio(
@@ -110,12 +134,16 @@ class Facet:
 
 def _clock_text(row: ReportRow) -> str:
     clock = row.sm_clock_mhz
-    return f"SM {clock:g} MHz" if clock is not None else "SM clock ?"
+    if clock is None:
+        return "SM clock ?" if row.is_cuda else ""  # a CPU run has none to tell
+    return f"SM {clock:g} MHz"
 
 
 def _limit_text(row: ReportRow) -> str:
     limit = row.power_limit_w
-    return f"{limit:g} W limit" if limit is not None else "limit ?"
+    if limit is None:
+        return "limit ?" if row.is_cuda else ""
+    return f"{limit:g} W limit"
 
 
 MODEL = Facet(lambda r: r.model, lambda r: r.model)
@@ -128,13 +156,15 @@ SM_CLOCK = Facet(lambda r: r.sm_clock_mhz, _clock_text)
 POWER_LIMIT = Facet(lambda r: r.power_limit_w, _limit_text)
 SOURCE = Facet(lambda r: r.source, lambda r: r.source)
 ENGINE = Facet(lambda r: r.engine, lambda r: r.engine)
+WORKLOAD = Facet(lambda r: (r.clips, r.clip_s, r.batch_size), workload_label)
+CLIP = Facet(lambda r: r.clip_s, lambda r: f"{r.clip_s:g} s clips" if r.clip_s else "clip ?")
 
 
 def series_label(rows: Sequence[ReportRow], row: ReportRow, facets: Sequence[Facet]) -> str:
     """``row``'s ``facets`` that differ across ``rows`` (shards, clocks...), printed."""
     parts = []
     for facet in facets:
-        if len({facet.text(other) for other in rows}) > 1:
+        if len({facet.text(other) for other in rows}) > 1 and facet.text(row):
             parts.append(facet.text(row))
     return ", ".join(parts)
 
@@ -167,6 +197,16 @@ def _row(run: Run, bench: Benchmark) -> ReportRow:
     batch = info.get(schema.BATCH_SIZE)
     rounds = info.get(schema.ROUNDS)
     parameters = info.get(schema.PARAMETERS)
+    audio_s = finite(info.get(schema.AUDIO_S))
+    count = info.get(schema.CLIPS)
+    clips = count if isinstance(count, int) and count > 0 else None
+    clip_s = audio_s / clips if audio_s is not None and clips else None
+    per_round = info.get(schema.ROUNDS_INFERENCE_S)
+    rounds_rtf: tuple[float, ...] = ()
+    if isinstance(per_round, list) and audio_s:
+        numbers = [finite(v) for v in per_round]
+        if numbers and all(v is not None for v in numbers):
+            rounds_rtf = tuple(v / audio_s for v in numbers if v is not None)
     return ReportRow(
         source=run.label,
         name=bench.name,
@@ -174,7 +214,7 @@ def _row(run: Run, bench: Benchmark) -> ReportRow:
         dtype=str(info.get(schema.DTYPE) or "?"),
         device=device,
         machine=machine,
-        audio_s=finite(info.get(schema.AUDIO_S)),
+        audio_s=audio_s,
         batch_size=batch if isinstance(batch, int) else None,
         rounds=rounds if isinstance(rounds, int) else None,
         parameters=parameters if isinstance(parameters, int) else None,
@@ -185,6 +225,9 @@ def _row(run: Run, bench: Benchmark) -> ReportRow:
         energy_note=str(note) if note else None,
         values={field: _value(info, field) for field in VALUE_FIELDS},
         engine=engine_label(info),
+        clip_s=clip_s,
+        clips=clips,
+        rounds_rtf=rounds_rtf,
     )
 
 

@@ -1,24 +1,38 @@
 """The report as a document: blocks (headings, paragraphs, tables, images) and their forms.
 
+Length: over 450 lines because the blocks, the tables' columns, the sections (comparison,
+figures with their numbers) and both renderings (Markdown, one-file HTML) share the
+:class:`Block` and :class:`Table` types; each part is short.
+
 :func:`build_report` turns merged runs (shards of one sweep from several GPUs or nodes, or
 runs to set side by side) into :class:`Block` s, drawing the figures
-(:mod:`whisperbench.report.plots`, matplotlib, loaded only then) into the output folder;
-:func:`render_markdown` and :func:`render_html` write those blocks out. Table cells are the
-JSON's own values (4 significant digits, memory in MiB); a figure whose data are all null is
-not drawn, and the report says why.
+(:mod:`whisperbench.report.plots`, matplotlib, loaded only then) into the output folder,
+each followed by the numbers it plots; given a baseline, a comparison section with the
+gate's deltas and verdict (:mod:`whisperbench.compare`). :func:`render_markdown` and
+:func:`render_html` write those blocks out; the HTML is one self-contained file (figures
+embedded as data URIs) laid out to fit a 1280 px window. Table cells are the JSON's own
+values (4 significant digits, memory in MiB); a figure whose data are all null is not
+drawn, and the report says why. Every text that comes from a run (names, machine facts)
+is escaped in both forms: control characters shown, never obeyed; no HTML from a run.
 """
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import html
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from whisperbench import schema
-from whisperbench.report.data import ReportRow, report_rows
-from whisperbench.runs import Run, RunError, host_fact
+from whisperbench.report.data import ReportRow, report_rows, workload_label
+from whisperbench.report.outcome import Figure, Outcome
+from whisperbench.runs import Run, RunError, host_fact, printable
+
+if TYPE_CHECKING:
+    from whisperbench.compare import CompareOptions
 
 __all__ = [
     "Block",
@@ -39,6 +53,7 @@ class Column:
     header: str
     value: Callable[[ReportRow], object]
     numeric: bool = True
+    constant_dropped: bool = False  #: left out when every row has the same value
 
 
 @dataclass(frozen=True)
@@ -52,7 +67,7 @@ class Table:
 class Block:
     """One piece of the report: heading, paragraph, list, table or image."""
 
-    kind: str  #: "h2", "h3", "p", "list", "table", "image"
+    kind: str  #: "h1", "h2", "h3", "p", "list", "table", "image", "data" (a figure's numbers)
     text: str = ""
     items: Sequence[str] = ()
     table: Table | None = None
@@ -87,10 +102,10 @@ RESULT_COLUMNS = [
     Column("run", lambda r: r.source, numeric=False),
     Column("model", lambda r: r.model, numeric=False),
     Column("dtype", lambda r: r.dtype, numeric=False),
-    Column("device", lambda r: r.device, numeric=False),
-    Column("machine", lambda r: r.machine, numeric=False),
+    Column("device", lambda r: r.device, numeric=False, constant_dropped=True),
+    Column("machine", lambda r: r.machine, numeric=False, constant_dropped=True),
     Column("SM MHz", lambda r: r.sm_clock_mhz),
-    Column("audio s", lambda r: r.audio_s),
+    Column("clip s", lambda r: r.clip_s),
     Column("batch", lambda r: r.batch_size),
     Column("rounds", lambda r: r.rounds),
     Column("RTF", _field(schema.RTF)),
@@ -107,10 +122,11 @@ PHASE_COLUMNS = [
     Column("run", lambda r: r.source, numeric=False),
     Column("model", lambda r: r.model, numeric=False),
     Column("dtype", lambda r: r.dtype, numeric=False),
-    Column("audio s", lambda r: r.audio_s),
+    Column("workload", workload_label, numeric=False),
     Column("features s", _field(schema.FEATURES_S)),
     Column("encoder s", _field(schema.ENCODER_S)),
     Column("decoder s", _field(schema.DECODER_S)),
+    Column("detokenize s", _field(schema.DETOKENIZE_S)),
     Column("inference s", _field(schema.INFERENCE_S)),
     Column("tokens", _field(schema.TOKENS)),
     Column("s/token", _field(schema.S_PER_TOKEN)),
@@ -120,7 +136,7 @@ ENERGY_COLUMNS = [
     Column("run", lambda r: r.source, numeric=False),
     Column("model", lambda r: r.model, numeric=False),
     Column("dtype", lambda r: r.dtype, numeric=False),
-    Column("audio s", lambda r: r.audio_s),
+    Column("workload", workload_label, numeric=False),
     Column("energy J", _field(schema.ENERGY_J)),
     Column("above idle J", _field(schema.ENERGY_ABOVE_IDLE_J)),
     Column("J/audio s", _field(schema.J_PER_AUDIO_S)),
@@ -133,7 +149,8 @@ ENERGY_COLUMNS = [
 
 LEGEND = [
     "**RTF** (real-time factor) = sum of inference seconds / sum of audio seconds over the "
-    "measured rounds; below 1 is faster than real time. **RTFx** = 1 / RTF.",
+    "measured rounds; below 1 is faster than real time. **RTFx** = 1 / RTF. **clip s**: "
+    "seconds of each clip; a round transcribes **batch** clips at once.",
     "**inference s**: mean seconds per round from waveform in memory to text (features, "
     "generate, decode); model loading, file decoding and warm-up rounds are excluded.",
     "**s/token**: decoder seconds per generated token. **WER**: word error rate against the "
@@ -147,13 +164,15 @@ LEGEND = [
 
 def table(rows: Sequence[ReportRow], columns: Sequence[Column]) -> Table:
     """Cells of ``columns`` for ``rows``; columns empty in every row (or 'run' for a single
-    run) are dropped."""
+    run, or a column marked ``constant_dropped`` with one value: the runs table says it)
+    are dropped."""
     kept = []
     for column in columns:
         values = [column.value(row) for row in rows]
         if all(value is None or value == "" for value in values):
             continue
-        if column.header == "run" and len(set(values)) == 1:
+        constant = len({str(value) for value in values}) == 1
+        if constant and (column.header == "run" or column.constant_dropped):
             continue
         kept.append(column)
     return Table(
@@ -199,16 +218,22 @@ def build_report(
     *,
     rtf_deadline: float | None = None,
     profile_folders: Sequence[Path] = (),
+    baseline: Sequence[Run] = (),
+    gate: CompareOptions | None = None,
 ) -> list[Block]:
     """Draw the figures into ``out`` and return the report's blocks (with an operating-point
     section when a configuration was measured at several SM clocks).
 
+    ``baseline``: runs to compare ``runs`` against (a comparison section: the gate's table,
+    verdict and a figure of the changes, judged with ``gate``, default: nothing gated; a
+    comparison the gate refuses, such as runs from other machines, is reported as such).
     Raises :class:`RunError` when no run holds a whisperbench benchmark.
     """
     from whisperbench.report.engines import engines_figure
-    from whisperbench.report.plots import FIGURES, Figure
+    from whisperbench.report.plots import FIGURES
 
-    rows, skipped = report_rows(runs)
+    everything = [*baseline, *runs]
+    rows, skipped = report_rows(everything)
     if not rows:
         raise RunError("no whisperbench benchmark in the given runs (no extra_info.schema_version)")
     rows.sort(
@@ -216,7 +241,7 @@ def build_report(
             r.parameters or 0,
             r.model,
             r.dtype,
-            r.audio_s or 0,
+            r.clip_s or 0,
             r.batch_size or 0,
             r.sm_clock_mhz or 0,
             r.source,
@@ -225,9 +250,14 @@ def build_report(
     now = dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     blocks = [
         Block("h1", title),
-        Block("p", f"{len(rows)} benchmarks from {len(runs)} run(s), generated {now}."),
+        Block("p", f"{len(rows)} benchmarks from {len(everything)} run(s), generated {now}."),
         Block("h2", "Runs"),
-        Block("table", table=_runs_table(runs, rows)),
+        Block("table", table=_runs_table(everything, rows)),
+    ]
+    out.mkdir(parents=True, exist_ok=True)
+    if baseline:
+        blocks += _comparison_blocks(baseline, runs, out, gate)
+    blocks += [
         Block("h2", "Results"),
         Block("table", table=table(rows, RESULT_COLUMNS)),
         Block("list", items=LEGEND),
@@ -250,16 +280,7 @@ def build_report(
     blocks.append(Block("h2", "Figures"))
     out.mkdir(parents=True, exist_ok=True)
     for draw in (*FIGURES, engines_figure):
-        outcome = draw(rows, out)
-        blocks.append(Block("h3", outcome.title))
-        if isinstance(outcome, Figure):
-            blocks += [
-                Block("image", outcome.path.name, items=[outcome.title]),
-                Block("p", outcome.description),
-            ]
-        else:
-            (out / f"{outcome.key}.png").unlink(missing_ok=True)  # no stale figure left behind
-            blocks.append(Block("p", f"Not drawn: {outcome.reason}."))
+        blocks += _figure_blocks(draw(rows, out), out)
     blocks += _operating_points(runs, out, rtf_deadline, profile_folders)
     if skipped:
         blocks += [
@@ -311,6 +332,95 @@ def _operating_points(
     return blocks
 
 
+def _figure_blocks(outcome: Outcome, out: Path) -> list[Block]:
+    """A figure's heading, image, caption and the numbers it plots (or why it is missing)."""
+    blocks = [Block("h3", outcome.title)]
+    if not isinstance(outcome, Figure):
+        (out / f"{outcome.key}.png").unlink(missing_ok=True)  # no stale figure left behind
+        return [*blocks, Block("p", f"Not drawn: {outcome.reason}.")]
+    blocks += [
+        Block("image", outcome.path.name, items=[outcome.title]),
+        Block("p", outcome.description),
+    ]
+    if outcome.points:
+        interval = bool(outcome.interval_name) and any(
+            p.low is not None or p.high is not None for p in outcome.points
+        )
+        headers = ["series", outcome.x_name, outcome.y_name]
+        if interval:
+            headers += ["low", "high"]
+        cells = [
+            [
+                point.series,
+                format_number(point.x),
+                format_number(point.y),
+                *([format_number(point.low), format_number(point.high)] if interval else []),
+            ]
+            for point in outcome.points
+        ]
+        numeric = [False, not isinstance(outcome.points[0].x, str), True] + [True] * (
+            2 if interval else 0
+        )
+        what = f"; low and high: {outcome.interval_name}" if interval else ""
+        blocks.append(
+            Block("data", f"Data behind this figure{what}", table=Table(headers, cells, numeric))
+        )
+    return blocks
+
+
+def _comparison_blocks(
+    baseline: Sequence[Run], runs: Sequence[Run], out: Path, gate: CompareOptions | None
+) -> list[Block]:
+    """The comparison section: what was compared, the gate's verdict, its table, a figure."""
+    from whisperbench.compare import CompareOptions, compare_runs
+    from whisperbench.compare.render import (
+        HEADERS,
+        NUMERIC_COLUMNS,
+        table_cells,
+        verdict_line,
+    )
+    from whisperbench.report.plots import comparison_figure
+
+    options = gate or CompareOptions()
+    base_names = ", ".join(run.label for run in baseline)
+    new_names = ", ".join(run.label for run in runs)
+    try:
+        comparison = compare_runs(baseline, runs, options)
+    except RunError as exc:  # refused (other machines, nothing shared): say so, report the rest
+        return [
+            Block("h2", "Comparison with the baseline"),
+            Block("p", f"Baseline: {base_names}. Compared: {new_names}. Not compared: {exc}."),
+        ]
+    blocks = [
+        Block("h2", "Comparison with the baseline"),
+        Block(
+            "p",
+            f"Baseline: {base_names}. Compared: {new_names}. Rule: a change is a regression "
+            f"when its estimate is beyond the threshold and significant (one-sided p < "
+            f"{options.alpha:g}) at the level of runs (see reports/README.md).",
+        ),
+        Block("p", f"**Verdict:** {verdict_line(comparison)}"),
+        Block(
+            "table",
+            table=Table(
+                list(HEADERS),
+                table_cells(comparison),
+                [i in NUMERIC_COLUMNS for i in range(len(HEADERS))],
+            ),
+        ),
+    ]
+    if comparison.machine_differences:
+        blocks.append(
+            Block(
+                "p",
+                "Compared across different machines or settings (allowed): "
+                + "; ".join(comparison.machine_differences),
+            )
+        )
+    blocks += _figure_blocks(comparison_figure(comparison, out), out)
+    return blocks
+
+
 def _machine(row: ReportRow) -> str:
     """GPU name with the SM clock and power limit it ran at, or the CPU model."""
     if not row.is_cuda:
@@ -352,72 +462,113 @@ def _runs_table(runs: Sequence[Run], rows: Sequence[ReportRow]) -> Table:
 # -- rendering -------------------------------------------------------------------------------
 
 
+def _md(text: str) -> str:
+    """Text from anywhere (a run's names and facts too) made safe for Markdown: control
+    characters shown, no HTML, no column breaks. Our own **bold** survives."""
+    return html.escape(printable(text), quote=False).replace("|", "\\|")
+
+
+def _md_table(t: Table) -> list[str]:
+    lines = ["| " + " | ".join(_md(h) for h in t.headers) + " |"]
+    lines.append("| " + " | ".join("---:" if n else "---" for n in t.numeric) + " |")
+    lines += ["| " + " | ".join(_md(c) for c in row) + " |" for row in t.rows]
+    return [*lines, ""]
+
+
 def render_markdown(blocks: Sequence[Block]) -> str:
+    """The report as Markdown; figures are the PNG files beside it."""
     lines: list[str] = []
     for block in blocks:
         if block.kind in {"h1", "h2", "h3"}:
-            lines += ["#" * int(block.kind[1]) + " " + block.text, ""]
+            lines += ["#" * int(block.kind[1]) + " " + _md(block.text), ""]
         elif block.kind == "p":
-            lines += [block.text, ""]
+            lines += [_md(block.text), ""]
         elif block.kind == "list":
-            lines += [*[f"- {item}" for item in block.items], ""]
+            lines += [*[f"- {_md(item)}" for item in block.items], ""]
         elif block.kind == "image":
-            lines += [f"![{block.items[0]}]({block.text})", ""]
+            lines += [f"![{_md(block.items[0])}]({block.text})", ""]
+        elif block.kind == "data" and block.table is not None:
+            lines += [f"{_md(block.text)}:", "", *_md_table(block.table)]
         elif block.table is not None:
-            t = block.table
-            lines.append("| " + " | ".join(t.headers) + " |")
-            lines.append("| " + " | ".join("---:" if n else "---" for n in t.numeric) + " |")
-            lines += [
-                "| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in t.rows
-            ]
-            lines.append("")
+            lines += _md_table(block.table)
     return "\n".join(lines)
 
 
 _CSS = """
-body { font-family: system-ui, sans-serif; max-width: 1100px; margin: 2em auto; padding: 0 1em;
-       color: #222; }
-table { border-collapse: collapse; margin: 1em 0; font-size: 0.85em; }
-th, td { border: 1px solid #ccc; padding: 0.25em 0.5em; }
-th { background: #f3f3f3; } td.num { text-align: right; font-variant-numeric: tabular-nums; }
-img { max-width: 100%; border: 1px solid #eee; }
+* { box-sizing: border-box; }
+body { font-family: system-ui, sans-serif; max-width: 1200px; margin: 1.5em auto; padding: 0 1em;
+       color: #222; line-height: 1.4; }
+h1 { font-size: 1.6em; } h2 { margin-top: 1.6em; border-bottom: 1px solid #ddd; }
+.wide { max-width: 100%; overflow-x: auto; }
+table { border-collapse: collapse; margin: 0.8em 0; font-size: 0.78em; }
+th, td { border: 1px solid #ccc; padding: 0.2em 0.45em; overflow-wrap: anywhere; }
+th { background: #f3f3f3; overflow-wrap: normal; }
+td.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+img { display: block; max-width: 100%; height: auto; border: 1px solid #eee; }
+details { margin: 0.4em 0 1.2em; font-size: 0.95em; } summary { cursor: pointer; color: #444; }
+p, li { max-width: 75em; }
 """
 
 
-def render_html(blocks: Sequence[Block], title: str) -> str:
+def render_html(blocks: Sequence[Block], title: str, images: Path | None = None) -> str:
+    """The report as one HTML page. With ``images`` (the folder the figures were drawn
+    into), every figure is embedded as a data URI, so the page is one self-contained file;
+    without, it links to the PNG files by name."""
     parts = [
         f'<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
-        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_html(title)}</title><style>{_CSS}</style></head><body>"
     ]
     for block in blocks:
         if block.kind in {"h1", "h2", "h3"}:
-            parts.append(f"<{block.kind}>{html.escape(block.text)}</{block.kind}>")
+            parts.append(f"<{block.kind}>{_html(block.text)}</{block.kind}>")
         elif block.kind == "p":
             parts.append(f"<p>{_inline(block.text)}</p>")
         elif block.kind == "list":
             parts.append("<ul>" + "".join(f"<li>{_inline(i)}</li>" for i in block.items) + "</ul>")
         elif block.kind == "image":
             parts.append(
-                f'<img src="{html.escape(block.text)}" alt="{html.escape(block.items[0])}">'
+                f'<img src="{_image_source(block.text, images)}" alt="{_html(block.items[0])}">'
+            )
+        elif block.kind == "data" and block.table is not None:
+            parts.append(
+                f"<details><summary>{_html(block.text)}</summary>{_html_table(block.table)}"
+                "</details>"
             )
         elif block.table is not None:
-            t = block.table
-            head = "".join(f"<th>{html.escape(h)}</th>" for h in t.headers)
-            body = "".join(
-                "<tr>"
-                + "".join(
-                    f'<td class="num">{html.escape(c)}</td>' if n else f"<td>{html.escape(c)}</td>"
-                    for c, n in zip(row, t.numeric, strict=True)
-                )
-                + "</tr>"
-                for row in t.rows
-            )
-            parts.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+            parts.append(_html_table(block.table))
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
 
+def _html(text: str) -> str:
+    return html.escape(printable(text))
+
+
+def _html_table(t: Table) -> str:
+    head = "".join(f"<th>{_html(h)}</th>" for h in t.headers)
+    body = "".join(
+        "<tr>"
+        + "".join(
+            f'<td class="num">{_html(c)}</td>' if n else f"<td>{_html(c)}</td>"
+            for c, n in zip(row, t.numeric, strict=True)
+        )
+        + "</tr>"
+        for row in t.rows
+    )
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="wide">{table}</div>'
+
+
+def _image_source(name: str, images: Path | None) -> str:
+    """A data URI of the PNG ``name`` in ``images``, or the name itself."""
+    if images is None:
+        return html.escape(name)
+    data = base64.b64encode((images / name).read_bytes()).decode("ascii")
+    return f"data:image/png;base64,{data}"
+
+
 def _inline(text: str) -> str:
     """Escape, then turn Markdown's **bold** into <strong>."""
-    pieces = html.escape(text).split("**")
+    pieces = _html(text).split("**")
     return "".join(f"<strong>{p}</strong>" if i % 2 else p for i, p in enumerate(pieces))

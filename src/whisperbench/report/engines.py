@@ -13,7 +13,7 @@ import matplotlib.pyplot as plt
 
 from whisperbench import schema
 from whisperbench.report.data import ReportRow, groups, pooled_ratio
-from whisperbench.report.plots import Figure, Skipped
+from whisperbench.report.outcome import Figure, Skipped
 
 __all__ = ["engines_figure"]
 

@@ -3,15 +3,18 @@
 Length: over 450 lines because it holds every figure, each a short function; they share
 the series and axis helpers at the top.
 
-Each function returns a :class:`Figure` (file written) or a :class:`Skipped` (why not:
-e.g. no energy sensor in any run), never an empty plot. Points pool the benchmarks of a
-series over audio lengths as ratios of sums (measurement rule 2).
+Each function takes the report's rows and the output folder and returns a
+:class:`~whisperbench.report.outcome.Figure` (file written, with the numbers it plots) or a
+:class:`~whisperbench.report.outcome.Skipped` (why not: e.g. no energy sensor in any run),
+never an empty plot; :data:`FIGURES` lists them in report order (add a new one there). RTF is
+never pooled over audio lengths: a workload (clip length x batch) is part of every series.
+Where several benchmarks fall on one point (shards of a sweep) they pool as ratios of sums
+(measurement rule 2). Every statistic over rounds carries the range of its rounds.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,8 +28,10 @@ from matplotlib.lines import Line2D
 from matplotlib.ticker import FuncFormatter
 
 from whisperbench import schema
+from whisperbench.compare.comparison import Comparison
 from whisperbench.report.data import (
     BATCH,
+    CLIP,
     DEVICE,
     DTYPE,
     ENGINE,
@@ -36,41 +41,25 @@ from whisperbench.report.data import (
     SM_CLOCK,
     SOURCE,
     WEIGHTS,
+    WORKLOAD,
     Facet,
     ReportRow,
     groups,
     pooled_ratio,
     series_label,
+    workload_label,
 )
+from whisperbench.report.outcome import Figure, Outcome, Point, Skipped
+from whisperbench.runs import printable
 
-__all__ = ["FIGURES", "Figure", "Skipped"]
+__all__ = ["FIGURES", "Figure", "Outcome", "Point", "Skipped", "comparison_figure"]
 
 _DPI = 110
 _SIZE = (7.5, 4.6)
 #: What may tell series apart, besides what a figure names itself.
-_SERIES_FACETS = (MACHINE, DEVICE, WEIGHTS, BATCH, SM_CLOCK, POWER_LIMIT, SOURCE, ENGINE)
-
-
-@dataclass(frozen=True)
-class Figure:
-    """A figure written to ``path``."""
-
-    key: str
-    title: str
-    path: Path
-    description: str
-
-
-@dataclass(frozen=True)
-class Skipped:
-    """A figure not drawn, and why."""
-
-    key: str
-    title: str
-    reason: str
-
-
-Outcome = Figure | Skipped
+_SERIES_FACETS = (MACHINE, DEVICE, WEIGHTS, WORKLOAD, SM_CLOCK, POWER_LIMIT, SOURCE, ENGINE)
+#: Caption of the interval drawn on every statistic over rounds.
+_ROUNDS_RANGE = "range of the rounds (fastest to slowest)"
 
 
 def _rtf(row: ReportRow) -> float | None:
@@ -102,12 +91,19 @@ def _pooled_rtf(rows: Sequence[ReportRow]) -> float | None:
 
 
 def _series(
-    rows: Sequence[ReportRow], extra: Sequence[Facet] = (DTYPE,), x: Facet | None = None
+    rows: Sequence[ReportRow],
+    extra: Sequence[Facet] = (DTYPE,),
+    x: Facet | None = None,
+    exclude: Sequence[Facet] = (),
 ) -> dict[str, list[ReportRow]]:
     """Rows split into labelled series: ``extra`` facets, plus whatever else varies (but not
-    ``x``, the facet on the x axis). Runs are named only where two of them measured the same
-    point (runs set side by side); shards of one sweep merge into one series."""
-    varying = [f for f in _SERIES_FACETS if f not in extra and f is not x and f is not SOURCE]
+    ``x``, the facet on the x axis, nor ``exclude``). Runs are named only where two of them
+    measured the same point (runs set side by side); shards of one sweep merge into one
+    series. With clip length on the x axis, the batch size still tells series apart."""
+    facets = [BATCH if f is WORKLOAD and x is CLIP else f for f in _SERIES_FACETS]
+    varying = [
+        f for f in facets if f not in extra and f is not x and f is not SOURCE and f not in exclude
+    ]
 
     def label(row: ReportRow) -> str:
         own = ", ".join(facet.text(row) for facet in extra)
@@ -126,6 +122,42 @@ def _series(
         return f"{base[:-1]}, {row.source})" if base.endswith(")") else f"{base} ({row.source})"
 
     return groups(rows, final)
+
+
+def _ordered(series: dict[str, list[ReportRow]]) -> list[tuple[str, list[ReportRow]]]:
+    """Series in numeric order: model size, dtype, clip seconds, batch, clock, then label."""
+
+    def key(item: tuple[str, list[ReportRow]]) -> tuple[Any, ...]:
+        label, members = item
+        first = min(
+            members,
+            key=lambda r: (r.parameters or 0, r.clip_s or 0.0, r.batch_size or 0),
+        )
+        return (
+            first.parameters or 0,
+            first.dtype,
+            first.clip_s or 0.0,
+            first.batch_size or 0,
+            first.sm_clock_mhz or 0.0,
+            label,
+        )
+
+    return sorted(series.items(), key=key)
+
+
+def _rounds_range(rows: Sequence[ReportRow]) -> tuple[float | None, float | None]:
+    """Fastest and slowest per-round RTF over ``rows`` (None without per-round data)."""
+    values = [v for r in rows for v in r.rounds_rtf]
+    return (min(values), max(values)) if values else (None, None)
+
+
+def _error_bars(
+    points: Sequence[Point],
+) -> list[list[float]]:
+    """matplotlib's yerr (distances below and above) for points with a range (0 without)."""
+    below = [p.y - p.low if p.low is not None else 0.0 for p in points]
+    above = [p.high - p.y if p.high is not None else 0.0 for p in points]
+    return [[max(v, 0.0) for v in below], [max(v, 0.0) for v in above]]
 
 
 def _legend(axes: Axes, entries: int) -> None:
@@ -175,14 +207,26 @@ def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
         return Skipped("rtf_vs_size", title, "no benchmark recorded both RTF and parameters")
     figure, axes = _axes(title)
     series = _series(usable)
-    values = []
-    for label, members in sorted(series.items()):
+    plotted: list[Point] = []
+    for label, members in _ordered(series):
         by_size = groups(members, lambda r: r.parameters)
-        points = [(x, y) for x in sorted(by_size) if (y := _pooled_rtf(by_size[x])) is not None]
-        values += [y for _, y in points]
-        axes.plot([x for x, _ in points], [y for _, y in points], marker="o", label=label)
+        points = [
+            Point(label, float(x), y, *_rounds_range(by_size[x]))
+            for x in sorted(by_size)
+            if (y := _pooled_rtf(by_size[x])) is not None
+        ]
+        plotted += points
+        axes.errorbar(
+            [p.x for p in points],
+            [p.y for p in points],
+            yerr=_error_bars(points),
+            marker="o",
+            capsize=3,
+            label=label,
+        )
     _model_ticks(axes, usable)
-    if max(values) > 8 * min(values) > 0:  # log only when the values span about a decade
+    values = [p.y for p in plotted] + [p.high for p in plotted if p.high is not None]
+    if max(values) > 8 * min(p.y for p in plotted) > 0:  # log when values span a decade
         axes.set_yscale("log")
         _plain_log_ticks(axes)
     else:
@@ -196,9 +240,66 @@ def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
         title,
         path,
         "Seconds of inference (features, generate, decode; edges synchronized) per "
-        "second of audio, per model and dtype. Points pool audio lengths as "
-        "sum(inference s) / sum(audio s) over the measured rounds; warm-up and model "
+        "second of audio, per model, dtype and workload (clip length and batch: never "
+        "pooled over lengths). Each point is sum(inference s) / sum(audio s) over its "
+        "measured rounds; bars span its rounds, fastest to slowest. Warm-up and model "
         "loading excluded. Model size on a log scale (RTF too when it spans a decade).",
+        points=tuple(plotted),
+        x_name="parameters",
+        y_name="RTF",
+        interval_name=_ROUNDS_RANGE,
+    )
+
+
+def rtf_vs_audio(rows: Sequence[ReportRow], out: Path) -> Outcome:
+    title = "Real-time factor vs audio length"
+    usable = [r for r in rows if _rtf(r) is not None and r.audio_s and r.clip_s]
+    lengths = sorted({r.clip_s for r in usable if r.clip_s is not None})
+    if len(lengths) < 2:
+        why = (
+            f"every benchmark used {lengths[0]:g} s clips"
+            if lengths
+            else "no audio length recorded"
+        )
+        return Skipped("rtf_vs_audio", title, why)
+    figure, axes = _axes(title)
+    series = _series(usable, (MODEL, DTYPE), x=CLIP)
+    plotted: list[Point] = []
+    for label, members in _ordered(series):
+        by_length = groups(members, lambda r: r.clip_s)
+        points = [
+            Point(label, float(x), y, *_rounds_range(by_length[x]))
+            for x in sorted(by_length)
+            if (y := _pooled_rtf(by_length[x])) is not None
+        ]
+        plotted += points
+        axes.errorbar(
+            [p.x for p in points],
+            [p.y for p in points],
+            yerr=_error_bars(points),
+            marker="o",
+            capsize=3,
+            label=label,
+        )
+    axes.set_xticks(lengths, [f"{v:g}" for v in lengths])
+    axes.set_xlabel("seconds of audio per clip")
+    axes.set_ylim(0, max([p.y for p in plotted] + [p.high or 0.0 for p in plotted]) * 1.1)
+    axes.set_ylabel("RTF = inference s / audio s (lower is faster)")
+    _legend(axes, len(series))
+    path = out / "rtf_vs_audio.png"
+    _save(figure, path)
+    return Figure(
+        "rtf_vs_audio",
+        title,
+        path,
+        "RTF of each clip length on its own (never pooled over lengths), per model, dtype "
+        "and batch size: short clips pay fixed costs (the encoder always sees 30 s of "
+        "log-mel frames, padded). Each point is sum(inference s) / sum(audio s) over its "
+        "rounds; bars span its rounds, fastest to slowest.",
+        points=tuple(plotted),
+        x_name="clip s",
+        y_name="RTF",
+        interval_name=_ROUNDS_RANGE,
     )
 
 
@@ -210,15 +311,21 @@ def energy_vs_dtype(rows: Sequence[ReportRow], out: Path) -> Outcome:
         why = "no valid energy measurement in any run"
         return Skipped("energy_vs_dtype", title, why + (f" ({'; '.join(notes)})" if notes else ""))
     models = sorted({r.model for r in usable}, key=lambda m: _size_of(usable, m))
-    series = _series(usable, x=MODEL)
+    series = _series(usable, x=MODEL, exclude=(WORKLOAD,))
     figure, axes = _axes(title)
     width = 0.8 / max(len(series), 1)
-    for index, (label, members) in enumerate(sorted(series.items())):
+    plotted: list[Point] = []
+    for index, (label, members) in enumerate(_ordered(series)):
         by_model = groups(members, lambda r: r.model)
         offset = (index - (len(series) - 1) / 2) * width
         bars = [
             (i + offset, value)
             for i, m in enumerate(models)
+            if (value := _j_per_audio_s(by_model.get(m, []))) is not None
+        ]
+        plotted += [
+            Point(label, m, value)
+            for m in models
             if (value := _j_per_audio_s(by_model.get(m, []))) is not None
         ]
         drawn = axes.bar(
@@ -241,8 +348,13 @@ def energy_vs_dtype(rows: Sequence[ReportRow], out: Path) -> Outcome:
         path,
         "Energy of the device(s) metered over a window spanning many rounds (NVML "
         "total-energy counter on GPUs, RAPL on CPUs), divided by the audio seconds "
-        "transcribed in that window. Windows flagged invalid (too short, 0 J) are "
-        "left out. Includes idle power; see the table for above-idle energy.",
+        "transcribed in that window; a bar pools a model's workloads as sum(J) / "
+        "sum(audio s). Windows flagged invalid (too short, 0 J) are left out. One "
+        "reading per window, so no per-round bars. Includes idle power; see the table "
+        "for above-idle energy.",
+        points=tuple(plotted),
+        x_name="model",
+        y_name="J per audio s",
     )
 
 
@@ -259,8 +371,9 @@ def memory_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
     if not usable:
         return Skipped("memory_vs_size", title, "no peak memory recorded in any run")
     figure, axes = _axes(title)
-    series_by_label = _series(usable)
-    for index, (_, series) in enumerate(sorted(series_by_label.items())):
+    series_by_label = dict(_ordered(_series(usable, exclude=(WORKLOAD,))))
+    plotted: list[Point] = []
+    for index, (label, series) in enumerate(series_by_label.items()):
         color = f"C{index % 10}"
         by_size = groups(series, lambda r: r.parameters)
         xs = sorted(by_size)
@@ -270,6 +383,7 @@ def memory_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
                 for x in xs
             ]
             points = [(x, p / 2**30) for x, p in zip(xs, peaks, strict=True) if p is not None]
+            plotted += [Point(f"{label}: {field}", float(x), y) for x, y in points]
             if points:
                 axes.plot(*zip(*points, strict=True), linestyle=style, marker="o", color=color)
     _model_ticks(axes, usable)
@@ -277,7 +391,7 @@ def memory_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
     axes.set_ylim(0, axes.get_ylim()[1] * 1.05)
     colors = [
         Line2D([], [], color=f"C{i % 10}", marker="o", label=label)
-        for i, label in enumerate(sorted(series_by_label))
+        for i, label in enumerate(series_by_label)
     ]
     styles = [Line2D([], [], color="0.3", linestyle=style, label=what) for _, what, style in kinds]
     first = axes.legend(
@@ -300,9 +414,12 @@ def memory_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
         title,
         path,
         "Highest memory over the measured rounds of each model size (largest over "
-        "audio lengths). GPU: torch's CUDA caching allocator peaks, allocated "
+        "workloads). GPU: torch's CUDA caching allocator peaks, allocated "
         "(solid) and reserved (dotted). Process RSS (dashed) includes the Python "
-        "runtime and libraries.",
+        "runtime and libraries. A peak is one reading per window: no per-round bars.",
+        points=tuple(plotted),
+        x_name="parameters",
+        y_name="GiB",
     )
 
 
@@ -312,8 +429,9 @@ def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
         (schema.FEATURES_S, "features"),
         (schema.ENCODER_S, "encoder"),
         (schema.DECODER_S, "decoder"),
+        (schema.DETOKENIZE_S, "detokenize"),
     ]
-    usable = [r for r in rows if all(r.get(k) is not None for k, _ in parts)]
+    usable = [r for r in rows if all(r.get(k) is not None for k, _ in parts[:3])]
     if not usable:
         return Skipped("phases", title, "no run recorded the phase times")
     size = {r.model: _size_of(usable, r.model) for r in usable}
@@ -321,7 +439,7 @@ def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
         key=lambda r: (
             size[r.model],
             r.dtype,
-            r.audio_s or 0,
+            r.clip_s or 0,
             r.batch_size or 0,
             r.sm_clock_mhz or 0,
             r.source,
@@ -330,41 +448,87 @@ def phases(rows: Sequence[ReportRow], out: Path) -> Outcome:
     labels = []
     for r in usable:
         extra = series_label(usable, r, (MACHINE, SM_CLOCK, SOURCE))
-        batch = f" x{r.batch_size}" if r.batch_size and r.batch_size > 1 else ""
         where = f" [{extra}]" if extra else ""
-        labels.append(f"{r.model} {r.dtype} {r.audio_s or 0:g}s{batch}{where}")
-    height = max(3.0, 0.32 * len(usable) + 1.4)
-    figure, axes = plt.subplots(figsize=(_SIZE[0], height), dpi=_DPI)
+        labels.append(f"{r.model} {r.dtype}, {workload_label(r)}{where}")
+    height = max(3.0, 0.42 * len(usable) + 1.6)
+    figure, axes = plt.subplots(figsize=(_SIZE[0] + 2.5, height), dpi=_DPI)
     axes.set_title(title, fontsize=12, loc="left")
     axes.grid(True, axis="x", alpha=0.3)
     axes.spines[["top", "right"]].set_visible(False)
     left = [0.0] * len(usable)
+    plotted: list[Point] = []
     for field, name in parts:
         widths = [r.get(field) or 0.0 for r in usable]
         axes.barh(range(len(usable)), widths, left=left, label=name)
         left = [a + b for a, b in zip(left, widths, strict=True)]
-    other = [
-        max((r.get(schema.INFERENCE_S) or 0.0) - done, 0.0)
-        for r, done in zip(usable, left, strict=True)
-    ]
-    if any(o > 0.005 * t for o, t in zip(other, left, strict=True)):
-        axes.barh(
-            range(len(usable)), other, left=left, label="other (detokenize, sync)", color="0.75"
+        plotted += [
+            Point(label, name, value)
+            for label, r in zip(labels, usable, strict=True)
+            if (value := r.get(field)) is not None
+        ]
+    totals = [r.get(schema.INFERENCE_S) or done for r, done in zip(usable, left, strict=True)]
+    other = [max(total - done, 0.0) for total, done in zip(totals, left, strict=True)]
+    if any(o > 0.005 * t for o, t in zip(other, totals, strict=True)):
+        axes.barh(range(len(usable)), other, left=left, label="other (sync, Python)", color="0.75")
+    ranges = [_rounds_range([r]) for r in usable]
+    round_points = [
+        Point(
+            label, "round total", total, *(v * r.audio_s if v and r.audio_s else None for v in span)
         )
+        for label, r, total, span in zip(labels, usable, totals, ranges, strict=True)
+    ]
+    plotted += round_points
+    axes.errorbar(
+        totals,
+        range(len(usable)),
+        xerr=_error_bars(round_points),
+        fmt="none",
+        ecolor="0.2",
+        capsize=3,
+        label="rounds, fastest to slowest",
+    )
+    top = max(max(p.high or p.y for p in round_points), 1e-9)
+    for index, r in enumerate(usable):
+        shares = " · ".join(
+            f"{name} {_seconds(value)}"
+            for field, name in parts
+            if (value := r.get(field)) is not None
+        )
+        axes.text(
+            (round_points[index].high or totals[index]) + 0.01 * top,
+            index,
+            shares,
+            va="center",
+            fontsize=7,
+            color="0.25",
+        )
+    axes.set_xlim(0, top * 1.9)  # room for each bar's phase values
     axes.set_yticks(range(len(usable)), labels, fontsize=8)
     axes.invert_yaxis()
     axes.set_xlabel("seconds per round (mean)")
-    _legend(axes, 4)
+    axes.legend(fontsize=8, frameon=False, loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=6)
+    axes.set_title(title, fontsize=12, loc="left", pad=24)
     path = out / "phases.png"
     _save(figure, path)
     return Figure(
         "phases",
         title,
         path,
-        "Mean seconds per measured round in each phase: log-mel feature extraction, "
-        "the encoder forward, and the decoder's generate loop, timed with the device "
-        "synchronized at each edge. Grey: inference time not in a phase.",
+        "Mean seconds per measured round in each phase, every one named beside its bar "
+        "however small: log-mel feature extraction, the encoder forward, the decoder's "
+        "generate loop and detokenizing, timed with the device synchronized at each edge. "
+        "Grey: time of the round in no phase. Bars on each total span its rounds, fastest "
+        "to slowest (phases are recorded as means only).",
+        points=tuple(plotted),
+        x_name="phase",
+        y_name="seconds per round",
+        interval_name=_ROUNDS_RANGE,
     )
+
+
+def _seconds(value: float) -> str:
+    """Seconds for a label: ``412 ms``, ``0.2 ms``, ``1.3 s``."""
+    return f"{value:.3g} s" if value >= 1 else f"{value * 1000:.3g} ms"
 
 
 def wer_vs_energy(rows: Sequence[ReportRow], out: Path) -> Outcome:
@@ -384,12 +548,14 @@ def wer_vs_energy(rows: Sequence[ReportRow], out: Path) -> Outcome:
     series = _series(usable, (MODEL, DTYPE))
     markers = "osD^vP*X"
     models = sorted({r.model for r in usable}, key=lambda m: _size_of(usable, m))
+    plotted: list[Point] = []
     for label, members in sorted(
         series.items(), key=lambda item: (models.index(item[1][0].model), item[0])
     ):
         points = [
             (r.get(schema.J_PER_AUDIO_S) or 0.0, 100 * (r.get(schema.WER) or 0.0)) for r in members
         ]
+        plotted += [Point(label, x, y) for x, y in points]
         marker = markers[models.index(members[0].model) % len(markers)]
         axes.scatter(
             [x for x, _ in points], [y for _, y in points], s=44, marker=marker, label=label
@@ -408,7 +574,11 @@ def wer_vs_energy(rows: Sequence[ReportRow], out: Path) -> Outcome:
         path,
         "Word error rate of the transcript against the reference text (greedy "
         "decoding), against energy per audio second, one point per benchmark. Down "
-        "and left is better.",
+        "and left is better. Neither is a statistic over rounds (WER is exact, energy "
+        "one reading per window), so no bars.",
+        points=tuple(plotted),
+        x_name="J per audio s",
+        y_name="WER %",
     )
 
 
@@ -431,11 +601,26 @@ def clocks(rows: Sequence[ReportRow], out: Path) -> Outcome:
         axes.set_xlabel("SM clock (MHz)")
     drew_energy = False
     series_by_label = _series(usable, (MODEL, DTYPE), x=SM_CLOCK)
-    for label, series in sorted(series_by_label.items()):
+    plotted: list[Point] = []
+    for label, series in _ordered(series_by_label):
         by_clock = groups(series, lambda r: r.sm_clock_mhz)
         xs = sorted(by_clock)
-        right.plot(xs, [_pooled_rtf(by_clock[x]) for x in xs], marker="o", label=label)
+        speed = [
+            Point(label, float(x), y, *_rounds_range(by_clock[x]))
+            for x in xs
+            if (y := _pooled_rtf(by_clock[x])) is not None
+        ]
+        plotted += speed
+        right.errorbar(
+            [p.x for p in speed],
+            [p.y for p in speed],
+            yerr=_error_bars(speed),
+            marker="o",
+            capsize=3,
+            label=label,
+        )
         energy = [(x, e) for x in xs if (e := _j_per_audio_s(by_clock[x])) is not None]
+        plotted += [Point(f"{label}: J per audio s", float(x), e) for x, e in energy]
         if energy:
             drew_energy = True
             left.plot(*zip(*energy, strict=True), marker="o", label=label)
@@ -454,8 +639,74 @@ def clocks(rows: Sequence[ReportRow], out: Path) -> Outcome:
         title,
         path,
         "Runs at different SM clocks (e.g. locked with nvidia-smi -lgc): energy per "
-        "audio second (left) and RTF (right) at the clock recorded as each window "
-        "opened. Lower clocks are slower; energy is often lowest in between.",
+        "audio second (left, one reading per window) and RTF (right, bars spanning the "
+        "rounds) at the clock recorded as each window opened. Lower clocks are slower; "
+        "energy is often lowest in between.",
+        points=tuple(plotted),
+        x_name="SM MHz",
+        y_name="RTF or J per audio s",
+        interval_name=_ROUNDS_RANGE,
+    )
+
+
+def comparison_figure(comparison: Comparison, out: Path) -> Outcome:
+    """The changes a comparison found, each with the gate's interval, gated metrics first
+    (all metrics shown when none is gated); a shaded band marks each threshold."""
+    title = "Changes against the baseline"
+    gated = [row for row in comparison.rows if row.gated] or list(comparison.rows)
+    rows = [row for row in gated if row.decision.change is not None]
+    if not rows:
+        return Skipped("comparison", title, "no change could be computed (values missing)")
+    labels = [f"{printable(row.name)}: {row.metric.name}" for row in rows]
+    height = max(2.6, 0.34 * len(rows) + 1.4)
+    figure, axes = plt.subplots(figsize=(_SIZE[0] + 2.5, height), dpi=_DPI)
+    axes.set_title(title, fontsize=12, loc="left")
+    axes.grid(True, axis="x", alpha=0.3)
+    axes.spines[["top", "right"]].set_visible(False)
+    plotted: list[Point] = []
+    colours = {"regression": "C3", "improvement": "C2"}
+    for index, (label, row) in enumerate(zip(labels, rows, strict=True)):
+        decision = row.decision
+        change = 100 * (decision.change or 0.0)
+        low = None if decision.low is None else 100 * decision.low
+        high = None if decision.high is None else 100 * decision.high
+        point = Point(label, decision.verdict.value, change, low, high)
+        plotted.append(point)
+        (below,), (above,) = _error_bars([point])
+        axes.errorbar(
+            [change],
+            [index],
+            xerr=[[below], [above]],
+            fmt="o",
+            capsize=3,
+            color=colours.get(decision.verdict.value, "C0"),
+        )
+        if row.threshold.relative:
+            limit = row.threshold.amount
+            sign = 1 if row.metric.better == "lower" else -1
+            axes.fill_betweenx(
+                [index - 0.4, index + 0.4], -limit, limit, color="0.9", zorder=0, linewidth=0
+            )
+            axes.plot([sign * limit] * 2, [index - 0.4, index + 0.4], color="0.5", lw=1)
+    axes.axvline(0, color="0.3", lw=0.8)
+    axes.set_yticks(range(len(rows)), labels, fontsize=8)
+    axes.invert_yaxis()
+    axes.set_xlabel("change NEW vs BASE, % (grey: within the threshold)")
+    path = out / "comparison.png"
+    _save(figure, path)
+    interval = f"{1 - 2 * comparison.options.alpha:.0%}"
+    return Figure(
+        "comparison",
+        title,
+        path,
+        f"Estimated change of each gated metric (every metric when none is gated), with the "
+        f"gate's {interval} interval: from the runs' spread (several runs per side) or from "
+        "interleaved pairs (whisperbench ab); no interval with one run per side. Red: "
+        "regression, green: improvement, as the gate judged them.",
+        points=tuple(plotted),
+        x_name="verdict",
+        y_name="change %",
+        interval_name=f"the gate's {interval} interval",
     )
 
 
@@ -466,6 +717,7 @@ def _size_of(rows: Sequence[ReportRow], model: str) -> int:
 #: Every figure of the report, in order.
 FIGURES: Sequence[Callable[[Sequence[ReportRow], Path], Outcome]] = (
     rtf_vs_size,
+    rtf_vs_audio,
     energy_vs_dtype,
     memory_vs_size,
     phases,
