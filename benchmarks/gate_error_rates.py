@@ -101,15 +101,16 @@ def _record_ab(folder: Path, index: int, slowed: bool, pairs: int, threads: int)
     from whisperbench.ab.cli import side_document
     from whisperbench.ab.runner import Version, run_ab
     from whisperbench.jsonio import write_json_atomic
-    from whisperbench.pytest_plugin import CASE_PARAMS
+    from whisperbench.options import RunOptions
+    from whisperbench.pytest_plugin import case_id, case_params
 
     src = str(REPO / "src")
     a = Version("A", sys.executable, src)
     extra = ("--slowdown", str(SLOWDOWN)) if slowed else ()
     b = Version("B", sys.executable, src, extra)
     (side_a,), (side_b,) = run_ab(a, b, _worker_args(threads), 1, pairs)
-    case = f"{CASE['model']}-{CASE['dtype']}-{CASE['audio_duration_s']:g}s-b1"
-    params = dict(zip(CASE_PARAMS, (CASE["model"], CASE["dtype"], 5.0, 1), strict=True))
+    options = RunOptions(model=CASE["model"], dtype=CASE["dtype"], audio_duration_s=5.0)
+    case, params = case_id(options), case_params(options)
     for label, side in (("a", side_a), ("b", side_b)):
         document = side_document(label.upper(), side, case, params, pairs)
         document["whisperbench"]["loadavg_1m"] = os.getloadavg()[0]

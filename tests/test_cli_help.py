@@ -14,7 +14,7 @@ import pytest
 
 from whisperbench.cli import build_parser
 
-COMMANDS = ("run", "models", "compare", "report", "sweep", "merge")
+COMMANDS = ("run", "models", "compare", "ab", "report", "sweep", "merge")
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

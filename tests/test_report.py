@@ -108,7 +108,8 @@ def test_figures_are_valid_pngs_and_the_page_embeds_them(gpu_report: Path) -> No
     text = (gpu_report / "report.md").read_text()
     page = (gpu_report / "report.html").read_text()
     embedded = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
-    assert len(embedded) == len(list(gpu_report.glob("*.png"))) == 6 + 2  # and the operating-point figures: clocks, Pareto
+    # six figures from the rows, and the operating-point figures: clocks, Pareto
+    assert len(embedded) == len(list(gpu_report.glob("*.png"))) == 6 + 2
     for png in gpu_report.glob("*.png"):
         assert png.read_bytes()[:8] == PNG_SIGNATURE
         pixels = matplotlib.image.imread(png)

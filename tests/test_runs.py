@@ -52,7 +52,15 @@ def test_load_golden_run_keeps_every_benchmark_and_session_fact() -> None:
     assert run.machine_info["whisperbench"]["gpus"][0]["name"] == "NVIDIA A100-SXM4-40GB"
     bench = run.benchmarks[0]
     assert bench.fullname == "benchmarks/test_transcribe.py::test_transcribe[tiny.en-float32-5s-b1]"
-    assert bench.params == {"model": "tiny.en", "dtype": "float32", "audio_s": 5.0, "batch_size": 1}
+    assert bench.params == {
+        "whisper_model_id": "tiny.en",
+        "whisper_dtype": "float32",
+        "whisper_audio_s": 5.0,
+        "whisper_batch_size": 1,
+        "whisper_engine": "transformers",
+        "whisper_kv_cache": "dynamic",
+        "whisper_compile": "off",
+    }
     assert bench.schema_version == 1
     assert len(bench.stats["data"]) == bench.stats["rounds"] == 15
 

@@ -55,6 +55,7 @@ __all__ = [
     "FOREIGN_ROUND_OPTIONS",
     "active_key",
     "case_id",
+    "case_params",
     "cases_key",
     "foreign_round_options",
     "matrix_key",
@@ -120,6 +121,20 @@ CASE_PARAMS = (
     "whisper_kv_cache",
     "whisper_compile",
 )
+
+
+def case_params(case: RunOptions) -> dict[str, Any]:
+    """The case's ``params`` as pytest-benchmark's JSON holds them (:data:`CASE_PARAMS`)."""
+    values = (
+        case.model,
+        case.dtype,
+        case.audio_duration_s,
+        case.batch_size,
+        case.engine,
+        case.kv_cache,
+        case.torch_compile,
+    )
+    return dict(zip(CASE_PARAMS, values, strict=True))
 
 
 def case_id(case: RunOptions) -> str:
@@ -253,18 +268,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         cases, _, _ = _cases(metafunc.config)
         metafunc.parametrize(
             CASE_PARAMS,
-            [
-                (
-                    c.model,
-                    c.dtype,
-                    c.audio_duration_s,
-                    c.batch_size,
-                    c.engine,
-                    c.kv_cache,
-                    c.torch_compile,
-                )
-                for c in cases
-            ],
+            [tuple(case_params(c).values()) for c in cases],
             ids=[case_id(case) for case in cases],
         )
 

@@ -269,7 +269,9 @@ def benchmark(
         "group": f"{model} {dtype}",
         "name": f"test_transcribe[{case}]",
         "fullname": f"benchmarks/test_transcribe.py::test_transcribe[{case}]",
-        "params": dict(zip(CASE_PARAMS, (model, dtype, clip_s, batch, *ENGINE_PARAMS), strict=True)),
+        "params": dict(
+            zip(CASE_PARAMS, (model, dtype, clip_s, batch, *ENGINE_PARAMS), strict=True)
+        ),
         "param": case,
         "extra_info": info,
         "options": {

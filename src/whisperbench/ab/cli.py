@@ -224,7 +224,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
     from whisperbench.compare.options import markdown_from, options_from
     from whisperbench.compare.rule import parse_fail_spec
     from whisperbench.jsonio import write_json_atomic
-    from whisperbench.pytest_plugin import CASE_PARAMS, case_id
+    from whisperbench.pytest_plugin import case_id, case_params
     from whisperbench.runs import RunError, run_from_document
     from whisperbench.session import check_options
 
@@ -279,13 +279,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
         print("whisperbench ab: interrupted; nothing decided", file=sys.stderr)
         return EXIT_INTERRUPTED
     case = case_id(options)
-    params = dict(
-        zip(
-            CASE_PARAMS,
-            (options.model, options.dtype, options.audio_duration_s, options.batch_size),
-            strict=True,
-        )
-    )
+    params = case_params(options)
     documents = {
         (label, side.process): side_document(label, side, case, params, args.pairs)
         for label, results in (("A", sides[0]), ("B", sides[1]))
