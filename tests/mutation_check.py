@@ -104,9 +104,14 @@ MUTATIONS = (
         ("tests/test_compare_rule_stats.py",),
     ),
     Mutation(
-        "the gate calls a change significant at p <= alpha",
-        "compare/rule.py",
-        (("    if p >= alpha:\n", "    if p > alpha:\n"),),
+        "the run-level test halves its one-sided p (a one- and two-sided mix-up)",
+        "compare/stats.py",
+        (
+            (
+                "        p_greater = float(student.sf(statistic, df))",
+                "        p_greater = float(student.sf(statistic, df)) / 2",
+            ),
+        ),
         ("tests/test_compare_rule_stats.py",),
     ),
 )
