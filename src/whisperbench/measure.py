@@ -268,14 +268,13 @@ def measure(
     ``clips`` are :class:`whisperbench.audio.Clip` objects (``samples``, ``reference``,
     ``describe()``), transcribed in batches of ``batch_size`` (default: all in one batch),
     short-form and long-form clips apart (:func:`plan_batches`); a round is one pass over every
-    batch. ``on_batch`` is called after each batch (progress
-    bars); keep it cheap, it runs inside measured rounds. ``on_phase`` is told each phase as
-    it starts (``idle``, ``warmup``, ``idle_warm``, ``measure``), outside every measured
-    round (profiles, logs). The meters are always ended, even when a round raises. Warm-up
-    goes on (up to 5 more rounds) while its last round compiled something (torch.compile);
-    compilations are counted in warm-up and in the window.
-    ``clock`` times the warm-up rounds that size an energy window (seconds; tests pass one
-    they move themselves).
+    batch. ``on_batch`` is called after each batch (progress bars); keep it cheap, it runs
+    inside measured rounds. ``on_phase`` is told each phase as it starts (``idle``,
+    ``warmup``, ``idle_warm``, ``measure``), outside every measured round (profiles, logs).
+    The meters are always ended, even when a round raises. Warm-up goes on (up to 5 more
+    rounds) while its last round compiled something (torch.compile); compilations are counted
+    in warm-up and in the window. ``clock`` times the warm-up rounds that size an energy
+    window (seconds; tests pass one they move themselves).
 
     Raises:
         ValueError: no clips, or a clip shorter than
