@@ -27,10 +27,12 @@ every result as pytest-benchmark JSON under ``DIR/CONDITION/``; it resumes where
 draws many gate decisions from the recorded pool with the gate's own rule
 (:func:`whisperbench.compare.rule.decide`): an A/B decision of K process pairs x P pairs
 draws K recorded process pairs (first P pairs of each) without replacement; a stored-run
-decision of n vs n runs draws disjoint runs. Rates from overlapping draws are estimated from
-the pool, so their uncertainty is the pool's: the bootstrap interval (resampling the pool)
-says how much. It also prints the variance at each level (Kalibera & Jones): between pairs
-inside a process, and between processes.
+decision of n vs n runs draws disjoint runs. The draws overlap, so a rate's uncertainty is
+the pool's, not the draws': with 60 recorded process pairs, a rate of 0% says no draw from
+these 60 failed, not that failures cannot happen (no interval is computed; the normal model
+line beside it says what the measured spread implies for other K). It also prints the
+variance at each level (Kalibera & Jones): between pairs inside a process, and between
+processes.
 
 Not a test: it takes hours and measures the machine.
 """

@@ -41,6 +41,13 @@ def _speech_files(folder: Path, count: int) -> list[Path]:
     return paths
 
 
+def _sigint_as_at_a_terminal() -> None:
+    """In the child, before it runs: SIGINT delivered as from a terminal's Ctrl-C. A shell
+    starts background jobs (``pytest &``, a CI script) with SIGINT ignored, which children
+    inherit; Python then installs no KeyboardInterrupt handler and the signal does nothing."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _run_until_progress(args: list[str], sig: signal.Signals) -> tuple[int, str, str]:
     """Run the app with stderr on a terminal (so it draws its progress bar); send ``sig`` as
     soon as the bar shows a finished batch, before the last. Returns (code, stdout, stderr)."""
@@ -50,6 +57,7 @@ def _run_until_progress(args: list[str], sig: signal.Signals) -> tuple[int, str,
     process = subprocess.Popen(
         [sys.executable, "-m", "whisperbench.cli", *args],
         stdout=subprocess.PIPE, stderr=slave, env=env, text=True,
+        preexec_fn=_sigint_as_at_a_terminal,
     )  # fmt: skip
     os.close(slave)
     seen, signalled = b"", False
@@ -125,6 +133,7 @@ def test_an_interrupted_suite_still_writes_the_cases_that_finished(
          "--whisper-rounds=3",
          "--whisper-fixed-tokens=2", f"--benchmark-json={out}", f"--rootdir={REPO}"],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, text=True,
+        preexec_fn=_sigint_as_at_a_terminal,
     )  # fmt: skip
     assert process.stdout is not None
     output = []

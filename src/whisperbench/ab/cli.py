@@ -220,8 +220,9 @@ def _workload_notes(sides: Any) -> list[str]:
 def run_ab_command(args: argparse.Namespace) -> int:
     """Run ``whisperbench ab`` from parsed arguments; returns the exit code."""
     from whisperbench.ab.runner import AbError, PairTimes, Version, run_ab
-    from whisperbench.compare import compare_runs, render_markdown, render_text
+    from whisperbench.compare import compare_runs
     from whisperbench.compare.options import markdown_from, options_from
+    from whisperbench.compare.render import print_comparison
     from whisperbench.compare.rule import parse_fail_spec
     from whisperbench.jsonio import write_json_atomic
     from whisperbench.pytest_plugin import case_id, case_params
@@ -305,11 +306,7 @@ def run_ab_command(args: argparse.Namespace) -> int:
             write_json_atomic(args.output_dir / f"{label.lower()}-{process + 1}.json", document)
     for note in _workload_notes(sides):
         print(f"WARNING: {note}")
-    print(render_text(comparison))
-    markdown = markdown_from(get)
-    if markdown is not None:
-        try:
-            markdown.write_text(render_markdown(comparison), encoding="utf-8")
-        except OSError as exc:
-            return error(f"cannot write {markdown}: {exc}")
+    problem = print_comparison(comparison, markdown_from(get))
+    if problem is not None:
+        return error(problem)
     return comparison.exit_code

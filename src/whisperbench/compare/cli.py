@@ -17,7 +17,7 @@ import sys
 
 from whisperbench.compare.comparison import EXIT_USAGE, compare_runs
 from whisperbench.compare.options import add_gate_options, markdown_from, options_from
-from whisperbench.compare.render import render_markdown, render_text
+from whisperbench.compare.render import print_comparison
 from whisperbench.runs import DEFAULT_STORAGE, RunError, load_runs
 
 __all__ = ["add_compare_arguments", "run_compare"]
@@ -95,12 +95,8 @@ def run_compare(args: argparse.Namespace) -> int:
     except RunError as exc:
         print(f"whisperbench compare: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
-    print(render_text(comparison))
-    markdown = markdown_from(get)
-    if markdown is not None:
-        try:
-            markdown.write_text(render_markdown(comparison), encoding="utf-8")
-        except OSError as exc:
-            print(f"whisperbench compare: error: cannot write {markdown}: {exc}", file=sys.stderr)
-            return EXIT_USAGE
+    problem = print_comparison(comparison, markdown_from(get))
+    if problem is not None:
+        print(f"whisperbench compare: error: {problem}", file=sys.stderr)
+        return EXIT_USAGE
     return comparison.exit_code

@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 from collections import defaultdict
 from collections.abc import Sequence
+from pathlib import Path
 
 from whisperbench.compare.comparison import Comparison, Row
 from whisperbench.compare.rule import MORE_RUNS, ONE_RUN_PER_SIDE, Verdict
@@ -26,6 +27,7 @@ __all__ = [
     "NUMERIC_COLUMNS",
     "format_change",
     "format_value",
+    "print_comparison",
     "render_markdown",
     "render_text",
     "table_cells",
@@ -320,3 +322,15 @@ def _listing(items: Sequence[str]) -> str:
     shown = ", ".join(items[:_MAX_LISTED])
     more = len(items) - _MAX_LISTED
     return shown + (f" and {more} more" if more > 0 else "")
+
+
+def print_comparison(comparison: Comparison, markdown: Path | None) -> str | None:
+    """Print the table and the verdict line; write the Markdown form to ``markdown`` when
+    given. Returns why the Markdown file could not be written, else None."""
+    print(render_text(comparison))
+    if markdown is not None:
+        try:
+            markdown.write_text(render_markdown(comparison), encoding="utf-8")
+        except OSError as exc:
+            return f"cannot write {markdown}: {exc}"
+    return None

@@ -200,20 +200,18 @@ def _model_ticks(axes: Axes, rows: Sequence[ReportRow]) -> None:
     axes.set_xlabel("model (parameters)")
 
 
-def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
-    title = "Real-time factor vs model size"
-    usable = [r for r in rows if r.parameters and _rtf(r) is not None and r.audio_s]
-    if not usable:
-        return Skipped("rtf_vs_size", title, "no benchmark recorded both RTF and parameters")
-    figure, axes = _axes(title)
-    series = _series(usable)
+def _rtf_lines(
+    axes: Axes, series: dict[str, list[ReportRow]], x_of: Callable[[ReportRow], Any]
+) -> list[Point]:
+    """One line per series: the pooled RTF at each x (``x_of(row)``), bars over its rounds
+    from fastest to slowest; returns the points drawn."""
     plotted: list[Point] = []
     for label, members in _ordered(series):
-        by_size = groups(members, lambda r: r.parameters)
+        by_x = groups(members, x_of)
         points = [
-            Point(label, float(x), y, *_rounds_range(by_size[x]))
-            for x in sorted(by_size)
-            if (y := _pooled_rtf(by_size[x])) is not None
+            Point(label, float(x), y, *_rounds_range(by_x[x]))
+            for x in sorted(by_x)
+            if (y := _pooled_rtf(by_x[x])) is not None
         ]
         plotted += points
         axes.errorbar(
@@ -224,6 +222,17 @@ def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
             capsize=3,
             label=label,
         )
+    return plotted
+
+
+def rtf_vs_size(rows: Sequence[ReportRow], out: Path) -> Outcome:
+    title = "Real-time factor vs model size"
+    usable = [r for r in rows if r.parameters and _rtf(r) is not None and r.audio_s]
+    if not usable:
+        return Skipped("rtf_vs_size", title, "no benchmark recorded both RTF and parameters")
+    figure, axes = _axes(title)
+    series = _series(usable)
+    plotted = _rtf_lines(axes, series, lambda r: r.parameters)
     _model_ticks(axes, usable)
     values = [p.y for p in plotted] + [p.high for p in plotted if p.high is not None]
     if max(values) > 8 * min(p.y for p in plotted) > 0:  # log when values span a decade
@@ -264,23 +273,7 @@ def rtf_vs_audio(rows: Sequence[ReportRow], out: Path) -> Outcome:
         return Skipped("rtf_vs_audio", title, why)
     figure, axes = _axes(title)
     series = _series(usable, (MODEL, DTYPE), x=CLIP)
-    plotted: list[Point] = []
-    for label, members in _ordered(series):
-        by_length = groups(members, lambda r: r.clip_s)
-        points = [
-            Point(label, float(x), y, *_rounds_range(by_length[x]))
-            for x in sorted(by_length)
-            if (y := _pooled_rtf(by_length[x])) is not None
-        ]
-        plotted += points
-        axes.errorbar(
-            [p.x for p in points],
-            [p.y for p in points],
-            yerr=_error_bars(points),
-            marker="o",
-            capsize=3,
-            label=label,
-        )
+    plotted = _rtf_lines(axes, series, lambda r: r.clip_s)
     axes.set_xticks(lengths, [f"{v:g}" for v in lengths])
     axes.set_xlabel("seconds of audio per clip")
     axes.set_ylim(0, max([p.y for p in plotted] + [p.high or 0.0 for p in plotted]) * 1.1)
