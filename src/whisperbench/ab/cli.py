@@ -3,7 +3,7 @@
 ::
 
     whisperbench ab --a-path ../base/src --b-path src --model tiny.en --dtype float32 \\
-        --audio-duration 5 --processes 10 --pairs 3 --fail rtf:5%
+        --audio-duration 5 --processes 15 --pairs 3 --fail rtf:5%
     whisperbench ab --a-python ../base/.venv/bin/python --b-python .venv/bin/python ...
 
 Each side's workers (:mod:`whisperbench.ab.worker`) run in its own Python (``--a-python``)
@@ -42,9 +42,11 @@ __all__ = [
     "worker_arguments",
 ]
 
-#: Process pairs and pairs of rounds in each, by default (see reports/README.md for the error
-#: rates they give on a busy 2-core machine with the default gate).
-DEFAULT_PROCESSES = 10
+#: Process pairs and pairs of rounds in each, by default: with the default gate, the fewest
+#: process pairs measured to catch a 10% slowdown at least 95% of the time, with A/A false
+#: alarms under 1%, on a 2-core machine with CPU-heavy processes beside the runs (10 were
+#: enough on a quiet one; reports/README.md, "Measured error rates").
+DEFAULT_PROCESSES = 15
 DEFAULT_PAIRS = 3
 #: Gated when no --fail is given: RTF 5% worse, so that a 10% slowdown is called one.
 DEFAULT_GATES = ("rtf:5%",)
