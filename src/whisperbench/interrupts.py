@@ -64,6 +64,20 @@ def _in_main_thread() -> bool:
 
 
 @contextlib.contextmanager
+def _handled(signals: Sequence[signal.Signals], handler: Any) -> Iterator[None]:
+    """``handler`` installed for each of ``signals`` inside; the previous handlers restored
+    on exit (also those installed before a failure)."""
+    previous: dict[signal.Signals, Any] = {}
+    try:
+        for number in signals:
+            previous[number] = signal.signal(number, handler)
+        yield
+    finally:
+        for number, old in previous.items():
+            signal.signal(number, old)
+
+
+@contextlib.contextmanager
 def interrupts_raised(
     signals: Sequence[signal.Signals] = (signal.SIGTERM,),
 ) -> Iterator[list[int]]:
@@ -81,14 +95,8 @@ def interrupts_raised(
         received.append(number)
         raise Interrupted(number)
 
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for number in signals:
-            previous[number] = signal.signal(number, raise_interrupted)
+    with _handled(signals, raise_interrupted):
         yield received
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
 
 
 @contextlib.contextmanager
@@ -107,11 +115,5 @@ def signals_deferred(
     def record(number: int, frame: FrameType | None) -> None:
         received.append(number)
 
-    previous: dict[signal.Signals, Any] = {}
-    try:
-        for number in signals:
-            previous[number] = signal.signal(number, record)
+    with _handled(signals, record):
         yield received
-    finally:
-        for number, handler in previous.items():
-            signal.signal(number, handler)
