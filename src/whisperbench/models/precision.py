@@ -28,7 +28,7 @@ Rules (measurement rule 10, "no silent substitution"):
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, get_args
 
 if TYPE_CHECKING:
     import torch
@@ -59,17 +59,7 @@ DTypeName = Literal[
     "int8_bfloat16",
 ]
 #: dtypes a user may ask for (``auto`` resolves to one of the others).
-DTYPES: tuple[str, ...] = (
-    "auto",
-    "float32",
-    "float16",
-    "bfloat16",
-    "int8",
-    "int4",
-    "int8_float32",
-    "int8_float16",
-    "int8_bfloat16",
-)
+DTYPES: tuple[str, ...] = ("auto", *get_args(DTypeName))
 #: Engines that run Whisper (``whisperbench.engines``): names only, so rules need no import.
 ENGINES: tuple[str, ...] = ("transformers", "ctranslate2")
 #: CTranslate2 compute types per device kind (what whisperbench measures; ctranslate2's own
