@@ -342,6 +342,11 @@ def measure(
         if period_s is not None:
             recorder.pause_s = phase_step_pause_s(per_round_s, period_s, rounds)
 
+    def finished(readings: WindowReadings | None) -> _Finished:
+        return _Finished(
+            transcriber, clips, size, plan, recorder, warmup_rounds, readings, period_s, warmup
+        )
+
     readings: WindowReadings | None = None
     phase("measure")
     try:
@@ -354,15 +359,10 @@ def measure(
             finally:  # a failing round still ends every meter (threads stopped, counters read)
                 readings = meters.end()
     except KeyboardInterrupt as stop:
-        finished = _Finished(
-            transcriber, clips, size, plan, recorder, warmup_rounds, readings, period_s, warmup
-        )
-        partial, kept = finished.result(interrupted=True)
+        partial, kept = finished(readings).result(interrupted=True)
         raise MeasurementInterrupted(signal_of(stop), partial, kept) from stop
 
-    done, _ = _Finished(
-        transcriber, clips, size, plan, recorder, warmup_rounds, readings, period_s, warmup
-    ).result()
+    done, _ = finished(readings).result()
     assert done is not None  # every round ran
     return done
 
